@@ -1,0 +1,524 @@
+"""HPACK header compression (RFC 7541): one `Encoder` and one `Decoder` per HTTP/2 connection.
+
+Header fields are `(name, value)` pairs of `str`; octets on the wire map to text with
+UTF-8 + "surrogateescape", which is lossless for any octets. Both sides cache whole header
+blocks (and single fields / strings) while the dynamic table is unchanged, so the repeated
+header sets of gRPC calls cost a dictionary lookup.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+
+from ._errors import CompressionError, ProtocolError
+from ._hpack_tables import (
+    STATIC_COUNT,
+    STATIC_FIELD_INDEX,
+    STATIC_NAME_INDEX,
+    STATIC_SIZES,
+    STATIC_TABLE,
+)
+from ._huffman import huffman_decode, huffman_encode
+
+__all__ = [
+    "ENCODER_TABLE_SIZE_CAP",
+    "NEVER_INDEX",
+    "NO_INDEX",
+    "Decoder",
+    "Encoder",
+    "HeaderListTooLargeError",
+    "Headers",
+    "decode_integer",
+    "encode_integer",
+]
+
+Headers = tuple[tuple[str, str], ...]
+
+# Always sent as never-indexed literals (RFC 7541 section 7.1.3), like names in `sensitive`.
+NEVER_INDEX = frozenset({"authorization", "proxy-authorization", "set-cookie"})
+# Values that change from block to block: literals without indexing, to spare the table.
+NO_INDEX = frozenset(
+    {
+        "grpc-timeout",
+        "content-length",
+        "date",
+        "etag",
+        "if-modified-since",
+        "if-none-match",
+        "last-modified",
+    }
+)
+# The encoder never uses a bigger dynamic table than this, whatever the peer allows.
+ENCODER_TABLE_SIZE_CAP = 4096
+
+_ENTRY_OVERHEAD = 32  # RFC 7541 section 4.1
+_CACHE_LIMIT = 256  # entries per cache; a full cache is cleared
+_SHORT_COOKIE = 20  # shorter cookie values are guessable: never indexed (RFC 7541 7.1.3)
+_MAX_INTEGER = 2**32 - 1
+_MAX_INTEGER_OCTETS = 5  # continuation octets; 5 * 7 bits cover _MAX_INTEGER
+_ALWAYS = -1  # cache validity of an encoding that does not depend on the dynamic table
+
+
+class HeaderListTooLargeError(ProtocolError):
+    """The decoded header list exceeds `Decoder.max_header_list_size` (RFC 9113 6.5.2).
+
+    Raised only after the whole block was processed, so the decoder's dynamic table is still in
+    sync with the peer: the caller may treat it as a stream error and keep the connection.
+    `size` is the header list size counted over the whole block.
+    """
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"header list size {size} exceeds the limit of {limit}")
+        self.size = size
+        self.limit = limit
+
+
+def encode_integer(value: int, prefix_bits: int, flags: int = 0) -> bytes:
+    """`value` with an N-bit prefix (RFC 7541 5.1); `flags` fills the first octet's high bits."""
+    limit = (1 << prefix_bits) - 1
+    if value < limit:
+        return bytes((flags | value,))
+    out = bytearray((flags | limit,))
+    value -= limit
+    while value >= 0x80:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def decode_integer(data: bytes, pos: int, prefix_bits: int) -> tuple[int, int]:
+    """The integer whose N-bit prefix is in `data[pos]`, and the position after it."""
+    if pos >= len(data):
+        raise CompressionError("truncated header block: integer expected")
+    limit = (1 << prefix_bits) - 1
+    value = data[pos] & limit
+    if value < limit:
+        return value, pos + 1
+    return _integer_tail(data, pos + 1, value)
+
+
+def _integer_tail(data: bytes, pos: int, value: int) -> tuple[int, int]:
+    """Add the continuation octets starting at `data[pos]` to the full prefix `value`."""
+    shift = 0
+    end = len(data)
+    for _ in range(_MAX_INTEGER_OCTETS):
+        if pos >= end:
+            raise CompressionError("truncated header block: integer continues past the end")
+        octet = data[pos]
+        pos += 1
+        value += (octet & 0x7F) << shift
+        if not octet & 0x80:
+            if value > _MAX_INTEGER:
+                raise CompressionError(f"integer {value} is too large")
+            return value, pos
+        shift += 7
+    raise CompressionError("integer has too many continuation octets")
+
+
+def _octets(text: str) -> int:
+    """Length of `text` on the wire."""
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogateescape"))
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogateescape")
+
+
+# The one-octet representations of the static indexes.
+_INDEXED_STATIC: tuple[bytes, ...] = tuple(bytes((0x80 | i,)) for i in range(STATIC_COUNT + 1))
+
+
+class Encoder:
+    """Compresses header blocks for one connection; the peer's `Decoder` must see every block,
+    in order."""
+
+    def __init__(self, max_table_size: int = 4096) -> None:
+        """`max_table_size` is the peer's SETTINGS_HEADER_TABLE_SIZE the peer's decoder starts
+        with (4096 unless the peer's settings are known before the first block)."""
+        self._max_size = max_table_size
+        self._size = 0
+        # (name, value, entry size, sequence number), oldest first.
+        self._entries: deque[tuple[str, str, int, int]] = deque()
+        self._next_seq = 0  # the newest entry has sequence number _next_seq - 1
+        self._field_seq: dict[tuple[str, str], int] = {}  # newest entry of each field
+        self._name_seq: dict[str, int] = {}  # newest entry of each name
+        self._version = 0  # changes whenever the dynamic table does
+        self._resized = False  # a size update must start the next block
+        self._min_size = max_table_size  # smallest size since the last block
+        # Caches; the int is the `_version` the entry is valid for, or _ALWAYS.
+        self._blocks: dict[tuple[Headers, frozenset[str] | None], tuple[int, bytes]] = {}
+        self._fields: dict[tuple[str, str, bool], tuple[int, bytes]] = {}
+        self._strings: dict[str, bytes] = {}
+        # Policy switches; only tests change them, before the first block.
+        self._huffman = True  # Huffman-code strings when that is shorter
+        self._index_all = False  # index every field that is not sensitive
+
+    @property
+    def table_size(self) -> int:
+        """Current size of the dynamic table in RFC 7541 octets."""
+        return self._size
+
+    @property
+    def max_table_size(self) -> int:
+        """The dynamic table size in use."""
+        return self._max_size
+
+    def dynamic_table(self) -> list[tuple[str, str]]:
+        """The dynamic table's entries, newest first."""
+        return [(name, value) for name, value, _, _ in reversed(self._entries)]
+
+    def set_max_table_size(self, size: int) -> None:
+        """The peer's SETTINGS_HEADER_TABLE_SIZE is now `size`.
+
+        The encoder uses `min(size, ENCODER_TABLE_SIZE_CAP)`; if that changes, the next block
+        starts with dynamic table size updates (the smallest size since the last block, then
+        the final one).
+        """
+        if size < 0:
+            raise ValueError(f"negative table size {size}")
+        size = min(size, ENCODER_TABLE_SIZE_CAP)
+        if size == self._max_size:
+            return
+        self._max_size = size
+        self._min_size = min(self._min_size, size)
+        self._resized = True
+        self._evict(0)
+        self._version += 1
+        # Cached literals chose "no indexing" for the old size; let them choose again.
+        self._fields.clear()
+        self._blocks.clear()
+
+    def encode(
+        self, headers: Sequence[tuple[str, str]], *, sensitive: frozenset[str] | None = None
+    ) -> bytes:
+        """One header block for `headers` (names must be lower-case; not checked).
+
+        Names in `NEVER_INDEX` or `sensitive` are sent as never-indexed literals, names in
+        `NO_INDEX` and big fields as literals without indexing; other fields are indexed
+        references when in a table, else literals with incremental indexing.
+        """
+        fields = headers if type(headers) is tuple else tuple(headers)
+        key = (fields, sensitive)
+        if not self._resized:
+            hit = self._blocks.get(key)
+            if hit is not None and (hit[0] == self._version or hit[0] == _ALWAYS):
+                return hit[1]
+        version = self._version
+        resized = self._resized
+        parts: list[bytes] = [self._size_updates()] if resized else []
+        depends = False  # on the dynamic table
+        cache = self._fields
+        for name, value in fields:
+            never = (
+                name in NEVER_INDEX
+                or (sensitive is not None and name in sensitive)
+                or (name == "cookie" and len(value) < _SHORT_COOKIE)
+            )
+            field_key = (name, value, never)
+            hit = cache.get(field_key)
+            if hit is not None:
+                if hit[0] == _ALWAYS:
+                    parts.append(hit[1])
+                    continue
+                if hit[0] == self._version:
+                    depends = True
+                    parts.append(hit[1])
+                    continue
+            before = self._version
+            encoded, validity = self._encode_field(name, value, never)
+            parts.append(encoded)
+            if self._version == before:
+                depends = depends or validity != _ALWAYS
+                if len(cache) >= _CACHE_LIMIT:
+                    cache.clear()
+                cache[field_key] = (validity, encoded)
+        block = b"".join(parts)
+        if self._version == version and not resized:
+            if len(self._blocks) >= _CACHE_LIMIT:
+                self._blocks.clear()
+            self._blocks[key] = (version if depends else _ALWAYS, block)
+        return block
+
+    def _size_updates(self) -> bytes:
+        self._resized = False
+        low, final = self._min_size, self._max_size
+        self._min_size = final
+        update = encode_integer(final, 5, 0x20)
+        return encode_integer(low, 5, 0x20) + update if low < final else update
+
+    def _encode_field(self, name: str, value: str, never: bool) -> tuple[bytes, int]:
+        """The representation of one field, and the `_version` it is valid for (or _ALWAYS).
+        Inserts the field into the dynamic table if it is to be indexed."""
+        if not never:
+            index = STATIC_FIELD_INDEX.get((name, value))
+            if index is not None:
+                return _INDEXED_STATIC[index], _ALWAYS
+            seq = self._field_seq.get((name, value))
+            if seq is not None:
+                return encode_integer(self._next_seq - seq + STATIC_COUNT, 7, 0x80), self._version
+        validity = _ALWAYS
+        name_index = STATIC_NAME_INDEX.get(name, 0)
+        if not name_index:
+            seq = self._name_seq.get(name)
+            if seq is not None:
+                name_index = self._next_seq - seq + STATIC_COUNT
+                validity = self._version
+        if never:
+            flags, prefix_bits = 0x10, 4
+        else:
+            size = _octets(name) + _octets(value) + _ENTRY_OVERHEAD
+            if self._index_all or (name not in NO_INDEX and size <= self._max_size >> 2):
+                flags, prefix_bits = 0x40, 6
+                self._insert(name, value, size)
+            else:
+                flags, prefix_bits = 0x00, 4
+        if name_index:
+            head = encode_integer(name_index, prefix_bits, flags)
+        else:
+            head = bytes((flags,)) + self._encode_string(name)
+        return head + self._encode_string(value), validity
+
+    def _encode_string(self, text: str) -> bytes:
+        """A string literal (RFC 7541 5.2), Huffman-coded when that is shorter."""
+        encoded = self._strings.get(text)
+        if encoded is not None:
+            return encoded
+        raw = text.encode("utf-8", "surrogateescape")
+        packed = huffman_encode(raw) if self._huffman else raw
+        if len(packed) < len(raw):
+            encoded = encode_integer(len(packed), 7, 0x80) + packed
+        else:
+            encoded = encode_integer(len(raw), 7) + raw
+        if len(self._strings) >= _CACHE_LIMIT:
+            self._strings.clear()
+        self._strings[text] = encoded
+        return encoded
+
+    def _insert(self, name: str, value: str, size: int) -> None:
+        self._version += 1
+        if size > self._max_size:
+            self._evict(self._max_size)  # empties the table (RFC 7541 4.4)
+            return
+        self._evict(size)
+        seq = self._next_seq
+        self._next_seq = seq + 1
+        self._entries.append((name, value, size, seq))
+        self._size += size
+        self._field_seq[(name, value)] = seq
+        self._name_seq[name] = seq
+
+    def _evict(self, room: int) -> None:
+        """Drop the oldest entries until `room` more octets fit."""
+        entries = self._entries
+        while entries and self._size + room > self._max_size:
+            name, value, size, seq = entries.popleft()
+            self._size -= size
+            if self._field_seq.get((name, value)) == seq:
+                del self._field_seq[(name, value)]
+            if self._name_seq.get(name) == seq:
+                del self._name_seq[name]
+
+
+class Decoder:
+    """Decompresses the header blocks of one connection, in the order the peer sent them."""
+
+    def __init__(self, max_table_size: int = 4096, max_header_list_size: int = 65536) -> None:
+        """`max_table_size` is our SETTINGS_HEADER_TABLE_SIZE as the peer's encoder knows it
+        when the first block is encoded (4096 before our SETTINGS are acknowledged)."""
+        self._max_allowed = max_table_size  # the peer may not use more
+        self._max_size = max_table_size  # the size the peer's last size update chose
+        self._update_required = False
+        self.max_header_list_size = max_header_list_size
+        self._size = 0
+        # ((name, value), entry size, name octets), oldest first.
+        self._entries: list[tuple[tuple[str, str], int, int]] = []
+        self._version = 0  # changes whenever the dynamic table does
+        # block -> (_version, headers, header list size)
+        self._blocks: dict[bytes, tuple[int, Headers, int]] = {}
+        self._strings: dict[bytes, tuple[str, int]] = {}  # Huffman code -> (text, octets)
+
+    @property
+    def max_table_size(self) -> int:
+        """The SETTINGS_HEADER_TABLE_SIZE we advertise; a size update above it is an error.
+
+        Set it when the peer acknowledges the SETTINGS that changed it. If it is lowered below
+        the size the peer uses, the next block must start with a size update.
+        """
+        return self._max_allowed
+
+    @max_table_size.setter
+    def max_table_size(self, size: int) -> None:
+        if size < 0:
+            raise ValueError(f"negative table size {size}")
+        self._max_allowed = size
+        if size < self._max_size:
+            self._update_required = True
+            self._version += 1
+
+    @property
+    def table_size(self) -> int:
+        """Current size of the dynamic table in RFC 7541 octets."""
+        return self._size
+
+    def dynamic_table(self) -> list[tuple[str, str]]:
+        """The dynamic table's entries, newest first."""
+        return [field for field, _, _ in reversed(self._entries)]
+
+    def decode(self, block: bytes | memoryview) -> Headers:
+        """The header list of one complete header block.
+
+        Raises `CompressionError` for any malformed block (the connection is then unusable),
+        and `HeaderListTooLargeError` after processing a block whose header list exceeds
+        `max_header_list_size` (the connection stays usable). Equal blocks decoded with the
+        same table state return the same tuple.
+        """
+        data = block if type(block) is bytes else bytes(block)
+        hit = self._blocks.get(data)
+        if hit is not None and hit[0] == self._version:
+            if hit[2] > self.max_header_list_size:
+                raise HeaderListTooLargeError(hit[2], self.max_header_list_size)
+            return hit[1]
+        version = self._version
+        headers, size = self._decode(data)
+        if size > self.max_header_list_size:
+            raise HeaderListTooLargeError(size, self.max_header_list_size)
+        if self._version == version:
+            if len(self._blocks) >= _CACHE_LIMIT:
+                self._blocks.clear()
+            self._blocks[data] = (version, headers, size)
+        return headers
+
+    def _decode(self, data: bytes) -> tuple[Headers, int]:
+        """The fields of `data` (only as many as fit in the limit) and the header list size."""
+        if self._update_required and (not data or data[0] & 0xE0 != 0x20):
+            raise CompressionError("header block must start with a dynamic table size update")
+        out: list[tuple[str, str]] = []
+        size = 0  # header list size; > 0 once a field was decoded
+        limit = self.max_header_list_size
+        entries = self._entries
+        updates = 0
+        pos = 0
+        end = len(data)
+        while pos < end:
+            octet = data[pos]
+            pos += 1
+            if octet & 0x80:  # indexed field (6.1)
+                index = octet & 0x7F
+                if index == 0x7F:
+                    index, pos = _integer_tail(data, pos, index)
+                if index <= STATIC_COUNT:
+                    if not index:
+                        raise CompressionError("indexed field with index 0")
+                    field = STATIC_TABLE[index]
+                    size += STATIC_SIZES[index]
+                else:
+                    if index - STATIC_COUNT > len(entries):
+                        raise CompressionError(self._bad_index(index))
+                    field, field_size, _ = entries[STATIC_COUNT - index]
+                    size += field_size
+            elif octet & 0x40:  # literal with incremental indexing (6.2.1)
+                index = octet & 0x3F
+                if index == 0x3F:
+                    index, pos = _integer_tail(data, pos, index)
+                name, name_octets, pos = self._name(data, pos, index)
+                value, value_octets, pos = self._string(data, pos)
+                field = (name, value)
+                field_size = name_octets + value_octets + _ENTRY_OVERHEAD
+                size += field_size
+                self._insert(field, field_size, name_octets)
+            elif octet & 0x20:  # dynamic table size update (6.3)
+                new_size = octet & 0x1F
+                if new_size == 0x1F:
+                    new_size, pos = _integer_tail(data, pos, new_size)
+                if size:
+                    raise CompressionError("dynamic table size update after a header field")
+                updates += 1
+                if updates > 2:
+                    raise CompressionError("more than two dynamic table size updates")
+                if new_size > self._max_allowed:
+                    raise CompressionError(
+                        f"dynamic table size update to {new_size} above the maximum "
+                        f"{self._max_allowed}"
+                    )
+                self._resize(new_size)
+                continue
+            else:  # literal without indexing (6.2.2) or never indexed (6.2.3)
+                index = octet & 0x0F
+                if index == 0x0F:
+                    index, pos = _integer_tail(data, pos, index)
+                name, name_octets, pos = self._name(data, pos, index)
+                value, value_octets, pos = self._string(data, pos)
+                field = (name, value)
+                size += name_octets + value_octets + _ENTRY_OVERHEAD
+            if size <= limit:
+                out.append(field)
+        return tuple(out), size
+
+    def _bad_index(self, index: int) -> str:
+        return f"index {index} beyond the tables ({STATIC_COUNT} + {len(self._entries)} entries)"
+
+    def _name(self, data: bytes, pos: int, index: int) -> tuple[str, int, int]:
+        """The name of a literal field: (name, octets, position after it)."""
+        if not index:
+            return self._string(data, pos)
+        if index <= STATIC_COUNT:
+            name = STATIC_TABLE[index][0]
+            return name, len(name), pos
+        if index - STATIC_COUNT > len(self._entries):
+            raise CompressionError(self._bad_index(index))
+        field, _, name_octets = self._entries[STATIC_COUNT - index]
+        return field[0], name_octets, pos
+
+    def _string(self, data: bytes, pos: int) -> tuple[str, int, int]:
+        """A string literal at `data[pos]`: (text, octets, position after it)."""
+        if pos >= len(data):
+            raise CompressionError("truncated header block: string expected")
+        octet = data[pos]
+        length = octet & 0x7F
+        pos += 1
+        if length == 0x7F:
+            length, pos = _integer_tail(data, pos, length)
+        stop = pos + length
+        if stop > len(data):
+            raise CompressionError("string literal runs past the end of the header block")
+        raw = data[pos:stop]
+        if not octet & 0x80:
+            return _text(raw), length, stop
+        hit = self._strings.get(raw)
+        if hit is None:
+            decoded = huffman_decode(raw)
+            hit = (_text(decoded), len(decoded))
+            if len(self._strings) >= _CACHE_LIMIT:
+                self._strings.clear()
+            self._strings[raw] = hit
+        return hit[0], hit[1], stop
+
+    def _insert(self, field: tuple[str, str], size: int, name_octets: int) -> None:
+        self._version += 1
+        if size > self._max_size:
+            self._entries.clear()  # RFC 7541 4.4
+            self._size = 0
+            return
+        self._evict(self._max_size - size)
+        self._entries.append((field, size, name_octets))
+        self._size += size
+
+    def _resize(self, size: int) -> None:
+        self._version += 1
+        self._max_size = size
+        self._update_required = False
+        self._evict(size)
+
+    def _evict(self, target: int) -> None:
+        """Drop the oldest entries until the table size is at most `target`."""
+        entries = self._entries
+        drop = 0
+        total = self._size
+        while total > target:
+            total -= entries[drop][1]
+            drop += 1
+        if drop:
+            del entries[:drop]
+            self._size = total
