@@ -144,7 +144,7 @@ def test_trailers_wait_behind_data_blocked_by_window() -> None:
 def test_send_buffer_bound_gives_back_pressure() -> None:
     config = H2Config(client_side=True, max_send_buffer=100_000)
     small = H2Config(client_side=False, initial_window_size=65535, connection_window_size=65535)
-    client, server = connected_pair(client_config=config, server_config=small)
+    client, _server = connected_pair(client_config=config, server_config=small)
     client.send_headers(1, REQUEST)
     client.send_data(1, b"a" * 200_000)  # one call may exceed the bound...
     with pytest.raises(SendBufferFullError):
@@ -273,7 +273,7 @@ def test_graceful_shutdown_lets_accepted_streams_finish() -> None:
 
 def test_concurrency_limit_refuses_excess_streams() -> None:
     limited = H2Config(client_side=False, max_concurrent_streams=2)
-    client, server = connected_pair(server_config=limited)
+    client, _server = connected_pair(server_config=limited)
     assert client.max_outbound_streams() == 2
     client.send_headers(1, REQUEST)
     client.send_headers(3, REQUEST)

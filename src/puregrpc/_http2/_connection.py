@@ -60,7 +60,6 @@ from ._validation import (
     check_request,
     check_response,
     check_trailers,
-    content_length,
 )
 
 _unpack_header = F.FRAME_HEADER.unpack_from
@@ -68,6 +67,7 @@ _unpack_u32 = struct.Struct(">L").unpack_from
 _unpack_goaway = struct.Struct(">LL").unpack_from
 _unpack_setting = struct.Struct(">HL").unpack_from
 _pack_u32 = struct.Struct(">L").pack
+_pack_header = F.FRAME_HEADER.pack  # (length >> 8, length & 0xFF, type, flags, stream id)
 
 _OPEN = StreamState.OPEN
 _HALF_CLOSED_LOCAL = StreamState.HALF_CLOSED_LOCAL
@@ -149,7 +149,10 @@ class H2Connection:
         self._empty_data_frames = 0
         self._resets_in_window = 0
         self._reset_window_start: float | None = None
+        # Header tuples already validated, by identity (the tuple is kept, so its id stays
+        # unique): HPACK hands out the same tuple for a repeated block.
         self._valid_header_sets: dict[int, tuple[Headers, int]] = {}
+        self._valid_outbound: dict[int, tuple[Sequence[tuple[str, str]], int]] = {}
 
     # ----------------------------------------------------------------- introspection
 
@@ -185,7 +188,7 @@ class H2Connection:
     def stream_state(self, stream_id: int) -> StreamState:
         stream = self._streams.get(stream_id)
         if stream is not None:
-            return stream.state
+            return StreamState(stream.state)
         if stream_id in self._closed_streams or self._is_past_stream(stream_id):
             return StreamState.CLOSED
         return StreamState.IDLE
@@ -222,7 +225,7 @@ class H2Connection:
         cfg = self.config
         if self.client_side:
             self._out.append(F.CLIENT_PREFACE)
-        settings = {
+        settings: dict[int, int] = {
             SettingCode.HEADER_TABLE_SIZE: cfg.header_table_size,
             SettingCode.ENABLE_PUSH: 0,
             SettingCode.MAX_CONCURRENT_STREAMS: cfg.max_concurrent_streams,
@@ -267,7 +270,8 @@ class H2Connection:
 
         Trailers (a later header block with `end_stream`) wait behind any DATA still queued.
         """
-        self._ensure_open()
+        if self._closed:
+            self._ensure_open()
         stream = self._streams.get(stream_id)
         if stream is None:
             if self._is_past_stream(stream_id):
@@ -289,29 +293,35 @@ class H2Connection:
     ) -> None:
         nxt = TABLE[stream.state][_SEND_HEADERS]
         if nxt < 0:
-            raise StreamClosedError(stream.stream_id, f"cannot send headers in {stream.state!r}")
-        for name, _ in headers:
-            if check_name(name) is not None:
-                raise UsageError(f"invalid header name {name!r}")
-        if self._peer_max_header_list != UNLIMITED:
-            size = sum(len(n) + len(v) + 32 for n, v in headers)
-            if size > self._peer_max_header_list:
-                raise UsageError(
-                    f"header list of {size} octets exceeds the peer's limit "
-                    f"{self._peer_max_header_list}"
-                )
+            raise StreamClosedError(
+                stream.stream_id, f"cannot send headers in {StreamState(stream.state).name}"
+            )
+        cached = self._valid_outbound.get(id(headers))
+        if cached is None or cached[0] is not headers:
+            size = 0
+            for name, value in headers:
+                if check_name(name) is not None:
+                    raise UsageError(f"invalid header name {name!r}")
+                size += len(name) + len(value) + 32
+            if len(self._valid_outbound) >= 64:
+                self._valid_outbound.clear()
+            cached = self._valid_outbound[id(headers)] = (headers, size)
+        if cached[1] > self._peer_max_header_list:
+            raise UsageError(
+                f"header list of {cached[1]} octets exceeds the peer's limit "
+                f"{self._peer_max_header_list}"
+            )
         block = self._encoder.encode(headers)
         stream_id = stream.stream_id
         if len(block) <= self._peer_max_frame:
-            flags = (
-                F.FLAG_END_HEADERS | F.FLAG_END_STREAM if end_stream else F.FLAG_END_HEADERS
-            )
-            self._out.append(F.frame_header(len(block), F.HEADERS, flags, stream_id) + block)
+            flags = F.FLAG_END_HEADERS | F.FLAG_END_STREAM if end_stream else F.FLAG_END_HEADERS
+            size = len(block)
+            self._out.append(_pack_header(size >> 8, size & 0xFF, 1, flags, stream_id) + block)
         else:
             self._out.extend(
                 F.build_header_frames(stream_id, block, end_stream, self._peer_max_frame)
             )
-        stream.state = StreamState(nxt)
+        stream.state = nxt
         stream.headers_sent = True
         if not stream.final_headers_sent:
             status = headers[0][1] if headers and headers[0][0] == ":status" else ""
@@ -346,30 +356,36 @@ class H2Connection:
         Raises `SendBufferFullError` when the stream already holds `max_send_buffer` octets
         waiting for window: wait for `SendBufferDrained` before sending more.
         """
-        self._ensure_open()
+        if self._closed:
+            self._ensure_open()
         stream = self._streams.get(stream_id)
         if stream is None or stream.local_ended:
             raise StreamClosedError(stream_id)
         if not stream.final_headers_sent:
             raise UsageError("send the final headers before DATA")
         if TABLE[stream.state][_SEND_DATA] < 0:
-            raise StreamClosedError(stream_id, f"cannot send data in {stream.state!r}")
+            raise StreamClosedError(
+                stream_id, f"cannot send data in {StreamState(stream.state).name}"
+            )
         size = len(data)
         if end_stream:
             stream.local_ended = True
         if not stream.pending:
-            if size <= stream.send_window and size <= self._send_window:
-                if size <= self._peer_max_frame:
-                    # The common case: one frame, no copy of the payload beyond the join.
-                    flags = F.FLAG_END_STREAM if end_stream else 0
-                    self._out.append(F.frame_header(size, F.DATA, flags, stream_id))
-                    if size:
-                        self._out.append(data)
-                    stream.send_window -= size
-                    self._send_window -= size
-                    if end_stream:
-                        self._end_local(stream)
-                    return
+            if (
+                size <= stream.send_window
+                and size <= self._send_window
+                and (size <= self._peer_max_frame)
+            ):
+                # The common case: one frame, no copy of the payload beyond the join.
+                flags = F.FLAG_END_STREAM if end_stream else 0
+                self._out.append(_pack_header(size >> 8, size & 0xFF, 0, flags, stream_id))
+                if size:
+                    self._out.append(data)
+                stream.send_window -= size
+                self._send_window -= size
+                if end_stream:
+                    self._end_local(stream)
+                return
         elif stream.pending_size >= self.config.max_send_buffer:
             if end_stream:
                 stream.local_ended = False
@@ -447,7 +463,7 @@ class H2Connection:
 
     def _end_local(self, stream: Stream) -> None:
         nxt = TABLE[stream.state][_SEND_END]
-        stream.state = StreamState(nxt)
+        stream.state = nxt
         if nxt == _CLOSED:
             self._forget(stream, ClosedReason.END_STREAM)
 
@@ -583,7 +599,10 @@ class H2Connection:
                     if ftype == F.DATA:
                         self._on_data(data, start, length, flags, sid, events)
                     elif ftype == F.HEADERS:
-                        self._on_headers(data, start, length, flags, sid, events)
+                        if flags & 0x2C == _HEADERS_END_MASK and sid:  # no padding or priority
+                            self._on_header_block(sid, flags, data[start:pos], False, events)
+                        else:
+                            self._on_headers(data, start, length, flags, sid, events)
                     else:
                         handler = _HANDLERS.get(ftype)
                         # Unknown frame types are ignored (section 5.5).
@@ -591,7 +610,7 @@ class H2Connection:
                             handler(self, data[start:pos], flags, sid, events)
                 except _StreamError as exc:
                     self._stream_error(exc, events)
-                if self._closed:
+                if self.closed:  # the property: mypy keeps no stale narrowing of it
                     return events
             if pos < end:
                 self._inbuf = data[pos:]
@@ -654,7 +673,7 @@ class H2Connection:
         if flow_len > self._recv_window:
             raise FlowControlError("DATA exceeds the connection receive window")
         self._recv_window -= flow_len
-        end_stream = bool(flags & F.FLAG_END_STREAM)
+        end_stream = flags & F.FLAG_END_STREAM == F.FLAG_END_STREAM
         if flow_len == 0 and not end_stream:
             self._empty_data_frames += 1
             if self._empty_data_frames > self.config.max_empty_data_frames:
@@ -687,11 +706,13 @@ class H2Connection:
                 raise _StreamError(sid, ErrorCode.PROTOCOL_ERROR, "content-length mismatch")
         events.append(DataReceived(sid, payload, flow_len, end_stream))
         if end_stream:
-            self._end_remote(stream)
+            stream.state = nxt = TABLE[stream.state][_RECV_END]
+            if nxt == _CLOSED:
+                self._forget(stream, ClosedReason.END_STREAM)
 
     def _end_remote(self, stream: Stream) -> None:
         nxt = TABLE[stream.state][_RECV_END]
-        stream.state = StreamState(nxt)
+        stream.state = nxt
         if nxt == _CLOSED:
             self._forget(stream, ClosedReason.END_STREAM)
 
@@ -745,23 +766,20 @@ class H2Connection:
             self._hb_fragments = []
             self._on_header_block(sid, hb_flags, block, bool(hb_flags & 0x100), events)
 
-    def _decode(self, block: bytes, sid: int) -> Headers | None:
-        """HPACK-decode a block; None when the list exceeded our MAX_HEADER_LIST_SIZE."""
-        try:
-            return self._decoder.decode(block)
-        except HeaderListTooLargeError:
-            return None
-        except CompressionError:
-            raise
-        except ProtocolError as exc:
-            raise CompressionError(str(exc)) from exc
-
     def _on_header_block(
         self, sid: int, flags: int, block: bytes, priority_problem: bool, events: list[Event]
     ) -> None:
         # Decode first, always: the HPACK state must follow every block the peer sent.
-        headers = self._decode(block, sid)
-        end_stream = bool(flags & F.FLAG_END_STREAM)
+        headers: Headers | None
+        try:
+            headers = self._decoder.decode(block)
+        except HeaderListTooLargeError:
+            headers = None  # over MAX_HEADER_LIST_SIZE: a stream error, decided below
+        except CompressionError:
+            raise
+        except ProtocolError as exc:
+            raise CompressionError(str(exc)) from exc
+        end_stream = flags & F.FLAG_END_STREAM == F.FLAG_END_STREAM
         stream = self._streams.get(sid)
         if stream is None:
             stream = self._open_remote_stream(sid)
@@ -803,10 +821,7 @@ class H2Connection:
         if cached is not None and cached[0] is headers:
             length = cached[1]
         else:
-            problem = check_response(headers) if self.client_side else check_request(headers)
-            if problem:
-                raise _StreamError(sid, ErrorCode.PROTOCOL_ERROR, problem)
-            found = content_length(headers)
+            found = check_response(headers) if self.client_side else check_request(headers)
             if isinstance(found, str):
                 raise _StreamError(sid, ErrorCode.PROTOCOL_ERROR, found)
             length = found
@@ -915,7 +930,9 @@ class H2Connection:
             if not self._pending_local_settings:
                 raise ProtocolError("SETTINGS ACK without SETTINGS outstanding")
             self._settings_sent_at.popleft()
-            events.append(SettingsAcknowledged(self._apply_local(self._pending_local_settings.popleft())))
+            events.append(
+                SettingsAcknowledged(self._apply_local(self._pending_local_settings.popleft()))
+            )
             return
         if len(payload) % 6:
             raise FrameSizeError("SETTINGS length is not a multiple of 6")
@@ -949,9 +966,7 @@ class H2Connection:
             elif code == SettingCode.MAX_HEADER_LIST_SIZE:
                 self._peer_max_header_list = value
             elif code == SettingCode.HEADER_TABLE_SIZE:
-                self._encoder.set_max_table_size(
-                    min(value, self.config.encoder_max_table_size)
-                )
+                self._encoder.set_max_table_size(min(value, self.config.encoder_max_table_size))
 
     def _apply_local(self, settings: dict[int, int]) -> dict[int, int]:
         for code, value in settings.items():
@@ -1003,9 +1018,7 @@ class H2Connection:
                 events.append(StreamReset(stream.stream_id, ErrorCode.REFUSED_STREAM, True))
         events.append(ConnectionTerminated(error_code(code), last_id, payload[8:]))
 
-    def _on_window_update(
-        self, payload: bytes, flags: int, sid: int, events: list[Event]
-    ) -> None:
+    def _on_window_update(self, payload: bytes, flags: int, sid: int, events: list[Event]) -> None:
         if len(payload) != 4:
             raise FrameSizeError("WINDOW_UPDATE must be 4 octets")
         increment = _unpack_u32(payload, 0)[0] & 0x7FFFFFFF
@@ -1049,7 +1062,6 @@ class H2Connection:
         closed[sid] = reason
         if len(closed) > self.config.closed_streams_remembered:
             del closed[next(iter(closed))]
-
 
 
 _Handler = Callable[[H2Connection, bytes, int, int, list[Event]], None]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import struct
 
 FRAME_HEADER = struct.Struct(">HBBBL")  # length high 16 bits, low 8 bits, type, flags, stream id
-_HEADER_PACK = struct.Struct(">L").pack
+_pack_header = FRAME_HEADER.pack
 _U32 = struct.Struct(">L")
 _GOAWAY = struct.Struct(">LL")
 _SETTING = struct.Struct(">HL")
@@ -56,7 +56,7 @@ MAX_MAX_FRAME_SIZE = 2**24 - 1
 
 def frame_header(length: int, frame_type: int, flags: int, stream_id: int) -> bytes:
     """The 9-byte frame header."""
-    return _HEADER_PACK(length)[1:] + bytes((frame_type, flags)) + _HEADER_PACK(stream_id)
+    return _pack_header(length >> 8, length & 0xFF, frame_type, flags, stream_id)
 
 
 def build_frame(frame_type: int, flags: int, stream_id: int, payload: bytes = b"") -> bytes:

@@ -146,14 +146,15 @@ class Encoder:
         self._name_seq: dict[str, int] = {}  # newest entry of each name
         self._version = 0  # changes whenever the dynamic table does
         self._resized = False  # a size update must start the next block
-        self._min_size = max_table_size  # smallest size since the last block
+        self._min_size = max_table_size  # smallest size since the last block, if _resized
         # Caches; the int is the `_version` the entry is valid for, or _ALWAYS.
-        self._blocks: dict[tuple[Headers, frozenset[str] | None], tuple[int, bytes]] = {}
-        self._fields: dict[tuple[str, str, bool], tuple[int, bytes]] = {}
-        self._strings: dict[str, bytes] = {}
-        # Policy switches; only tests change them, before the first block.
-        self._huffman = True  # Huffman-code strings when that is shorter
-        self._index_all = False  # index every field that is not sensitive
+        self._blocks: dict[Headers | tuple[Headers, frozenset[str]], tuple[int, bytes]] = {}
+        self._fields: dict[tuple[str, str] | tuple[str, str, bool], tuple[int, bytes]] = {}
+        self._names: dict[str, bytes] = {}  # name -> string literal
+        # Policy; only tests change it, before the first block.
+        self._huffman = True  # Huffman-code strings unless that is longer
+        self._never_index = NEVER_INDEX
+        self._index_all = False  # ignore NO_INDEX and the size limit for indexing
 
     @property
     def table_size(self) -> int:
@@ -182,7 +183,7 @@ class Encoder:
         if size == self._max_size:
             return
         self._max_size = size
-        self._min_size = min(self._min_size, size)
+        self._min_size = min(self._min_size, size) if self._resized else size
         self._resized = True
         self._evict(0)
         self._version += 1
@@ -200,51 +201,51 @@ class Encoder:
         references when in a table, else literals with incremental indexing.
         """
         fields = headers if type(headers) is tuple else tuple(headers)
-        key = (fields, sensitive)
+        # A (fields, frozenset) pair never equals a tuple of (str, str) pairs.
+        key = fields if sensitive is None else (fields, sensitive)
         if not self._resized:
             hit = self._blocks.get(key)
-            if hit is not None and (hit[0] == self._version or hit[0] == _ALWAYS):
+            if hit is not None and hit[0] == self._version:
                 return hit[1]
-        version = self._version
+        start_version = version = self._version
         resized = self._resized
         parts: list[bytes] = [self._size_updates()] if resized else []
-        depends = False  # on the dynamic table
+        # Field cache keys: the field itself, or (name, value, True) when `sensitive` has it.
         cache = self._fields
-        for name, value in fields:
-            never = (
-                name in NEVER_INDEX
-                or (sensitive is not None and name in sensitive)
-                or (name == "cookie" and len(value) < _SHORT_COOKIE)
-            )
-            field_key = (name, value, never)
+        for field in fields:
+            field_key: tuple[str, str] | tuple[str, str, bool] = field
+            if sensitive is not None and field[0] in sensitive:
+                field_key = (field[0], field[1], True)
+                never = True
+            else:
+                never = False
             hit = cache.get(field_key)
-            if hit is not None:
-                if hit[0] == _ALWAYS:
-                    parts.append(hit[1])
-                    continue
-                if hit[0] == self._version:
-                    depends = True
-                    parts.append(hit[1])
-                    continue
-            before = self._version
+            if hit is not None and (hit[0] == version or hit[0] == _ALWAYS):
+                parts.append(hit[1])
+                continue
+            name, value = field
+            never = never or self._never_indexed(name, value)
             encoded, validity = self._encode_field(name, value, never)
             parts.append(encoded)
-            if self._version == before:
-                depends = depends or validity != _ALWAYS
+            if self._version == version:
                 if len(cache) >= _CACHE_LIMIT:
                     cache.clear()
                 cache[field_key] = (validity, encoded)
+            else:
+                version = self._version
         block = b"".join(parts)
-        if self._version == version and not resized:
+        if version == start_version and not resized:
             if len(self._blocks) >= _CACHE_LIMIT:
                 self._blocks.clear()
-            self._blocks[key] = (version if depends else _ALWAYS, block)
+            self._blocks[key] = (version, block)
         return block
+
+    def _never_indexed(self, name: str, value: str) -> bool:
+        return name in self._never_index or (name == "cookie" and len(value) < _SHORT_COOKIE)
 
     def _size_updates(self) -> bytes:
         self._resized = False
         low, final = self._min_size, self._max_size
-        self._min_size = final
         update = encode_integer(final, 5, 0x20)
         return encode_integer(low, 5, 0x20) + update if low < final else update
 
@@ -265,11 +266,14 @@ class Encoder:
             if seq is not None:
                 name_index = self._next_seq - seq + STATIC_COUNT
                 validity = self._version
+        raw_value = value.encode("utf-8", "surrogateescape")
         if never:
             flags, prefix_bits = 0x10, 4
+        elif name in NO_INDEX and not self._index_all:
+            flags, prefix_bits = 0x00, 4
         else:
-            size = _octets(name) + _octets(value) + _ENTRY_OVERHEAD
-            if self._index_all or (name not in NO_INDEX and size <= self._max_size >> 2):
+            size = _octets(name) + len(raw_value) + _ENTRY_OVERHEAD
+            if self._index_all or size <= self._max_size >> 2:
                 flags, prefix_bits = 0x40, 6
                 self._insert(name, value, size)
             else:
@@ -277,24 +281,30 @@ class Encoder:
         if name_index:
             head = encode_integer(name_index, prefix_bits, flags)
         else:
-            head = bytes((flags,)) + self._encode_string(name)
-        return head + self._encode_string(value), validity
+            head = bytes((flags,)) + self._encode_name(name)
+        return head + self._encode_string(raw_value), validity
 
-    def _encode_string(self, text: str) -> bytes:
-        """A string literal (RFC 7541 5.2), Huffman-coded when that is shorter."""
-        encoded = self._strings.get(text)
-        if encoded is not None:
-            return encoded
-        raw = text.encode("utf-8", "surrogateescape")
-        packed = huffman_encode(raw) if self._huffman else raw
-        if len(packed) < len(raw):
-            encoded = encode_integer(len(packed), 7, 0x80) + packed
-        else:
-            encoded = encode_integer(len(raw), 7) + raw
-        if len(self._strings) >= _CACHE_LIMIT:
-            self._strings.clear()
-        self._strings[text] = encoded
+    def _encode_name(self, name: str) -> bytes:
+        """`_encode_string` for names, which repeat: cached."""
+        encoded = self._names.get(name)
+        if encoded is None:
+            encoded = self._encode_string(name.encode("utf-8", "surrogateescape"))
+            if len(self._names) >= _CACHE_LIMIT:
+                self._names.clear()
+            self._names[name] = encoded
         return encoded
+
+    def _encode_string(self, raw: bytes) -> bytes:
+        """A string literal (RFC 7541 5.2), Huffman-coded unless that is longer."""
+        if self._huffman and raw:
+            packed = huffman_encode(raw)
+            if len(packed) <= len(raw):
+                if len(packed) < 0x7F:
+                    return bytes((0x80 | len(packed),)) + packed
+                return encode_integer(len(packed), 7, 0x80) + packed
+        if len(raw) < 0x7F:
+            return bytes((len(raw),)) + raw
+        return encode_integer(len(raw), 7) + raw
 
     def _insert(self, name: str, value: str, size: int) -> None:
         self._version += 1
@@ -395,9 +405,12 @@ class Decoder:
         if self._update_required and (not data or data[0] & 0xE0 != 0x20):
             raise CompressionError("header block must start with a dynamic table size update")
         out: list[tuple[str, str]] = []
+        append = out.append
         size = 0  # header list size; > 0 once a field was decoded
         limit = self.max_header_list_size
         entries = self._entries
+        static_table = STATIC_TABLE
+        static_sizes = STATIC_SIZES
         updates = 0
         pos = 0
         end = len(data)
@@ -408,21 +421,25 @@ class Decoder:
                 index = octet & 0x7F
                 if index == 0x7F:
                     index, pos = _integer_tail(data, pos, index)
-                if index <= STATIC_COUNT:
+                if index <= 61:  # STATIC_COUNT, as a constant for speed
                     if not index:
                         raise CompressionError("indexed field with index 0")
-                    field = STATIC_TABLE[index]
-                    size += STATIC_SIZES[index]
+                    field = static_table[index]
+                    size += static_sizes[index]
                 else:
-                    if index - STATIC_COUNT > len(entries):
-                        raise CompressionError(self._bad_index(index))
-                    field, field_size, _ = entries[STATIC_COUNT - index]
+                    try:
+                        field, field_size, _ = entries[61 - index]
+                    except IndexError:
+                        raise CompressionError(self._bad_index(index)) from None
                     size += field_size
             elif octet & 0x40:  # literal with incremental indexing (6.2.1)
                 index = octet & 0x3F
                 if index == 0x3F:
                     index, pos = _integer_tail(data, pos, index)
-                name, name_octets, pos = self._name(data, pos, index)
+                if index:
+                    name, name_octets = self._indexed_name(index)
+                else:
+                    name, name_octets, pos = self._string(data, pos)
                 value, value_octets, pos = self._string(data, pos)
                 field = (name, value)
                 field_size = name_octets + value_octets + _ENTRY_OVERHEAD
@@ -448,28 +465,29 @@ class Decoder:
                 index = octet & 0x0F
                 if index == 0x0F:
                     index, pos = _integer_tail(data, pos, index)
-                name, name_octets, pos = self._name(data, pos, index)
+                if index:
+                    name, name_octets = self._indexed_name(index)
+                else:
+                    name, name_octets, pos = self._string(data, pos)
                 value, value_octets, pos = self._string(data, pos)
                 field = (name, value)
                 size += name_octets + value_octets + _ENTRY_OVERHEAD
             if size <= limit:
-                out.append(field)
+                append(field)
         return tuple(out), size
 
     def _bad_index(self, index: int) -> str:
         return f"index {index} beyond the tables ({STATIC_COUNT} + {len(self._entries)} entries)"
 
-    def _name(self, data: bytes, pos: int, index: int) -> tuple[str, int, int]:
-        """The name of a literal field: (name, octets, position after it)."""
-        if not index:
-            return self._string(data, pos)
+    def _indexed_name(self, index: int) -> tuple[str, int]:
+        """The name of table entry `index` (> 0) and its length in octets."""
         if index <= STATIC_COUNT:
             name = STATIC_TABLE[index][0]
-            return name, len(name), pos
+            return name, len(name)
         if index - STATIC_COUNT > len(self._entries):
             raise CompressionError(self._bad_index(index))
         field, _, name_octets = self._entries[STATIC_COUNT - index]
-        return field[0], name_octets, pos
+        return field[0], name_octets
 
     def _string(self, data: bytes, pos: int) -> tuple[str, int, int]:
         """A string literal at `data[pos]`: (text, octets, position after it)."""

@@ -3,13 +3,29 @@
 from __future__ import annotations
 
 from ._errors import CompressionError
-from ._hpack_tables import HUFFMAN_ACCEPT, HUFFMAN_BITS, HUFFMAN_EMIT, HUFFMAN_FAIL, HUFFMAN_NEXT
+from ._hpack_tables import (
+    HUFFMAN_ACCEPT,
+    HUFFMAN_BITS,
+    HUFFMAN_CODES,
+    HUFFMAN_EMIT,
+    HUFFMAN_FAIL,
+    HUFFMAN_NEXT,
+)
 
 __all__ = ["huffman_decode", "huffman_encode"]
 
 
 def huffman_encode(data: bytes) -> bytes:
     """`data` Huffman-coded and padded to whole octets with the most significant bits of EOS."""
+    if len(data) <= 8:  # faster for short strings
+        acc = 0
+        count = 0
+        for octet in data:
+            code, length = HUFFMAN_CODES[octet]
+            acc = acc << length | code
+            count += length
+        pad = -count & 7
+        return (acc << pad | (1 << pad) - 1).to_bytes((count + pad) >> 3, "big")
     # Octet i decoded as Latin-1 is code point i; HUFFMAN_BITS[i] is its code as "0"/"1" text.
     bits = data.decode("latin-1").translate(HUFFMAN_BITS)
     if not bits:

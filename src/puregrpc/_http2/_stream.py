@@ -58,7 +58,7 @@ TRANSITIONS: dict[tuple[StreamState, StreamInput], StreamState] = {
 """(state, input) -> next state. A pair that is absent is illegal: for a received frame a
 stream error STREAM_CLOSED (section 5.1), for a local send a `StreamClosedError`."""
 
-# The same table as nested lists, for the hot path: TABLE[state][input] -> state or -1.
+# The same table as nested lists, for the hot path: TABLE[state][input] -> state, or -1.
 TABLE: list[list[int]] = [[-1] * len(StreamInput) for _ in StreamState]
 for (_state, _input), _next in TRANSITIONS.items():
     TABLE[_state][_input] = _next
@@ -95,7 +95,7 @@ class Stream:
 
     def __init__(self, stream_id: int, send_window: int, recv_window: int) -> None:
         self.stream_id = stream_id
-        self.state = StreamState.IDLE
+        self.state: int = StreamState.IDLE  # a StreamState; plain int on the hot path
         self.send_window = send_window
         self.recv_window = recv_window
         self.recv_unacked = 0

@@ -48,11 +48,45 @@ def check_regular_field(name: str, value: str) -> str | None:
     return check_name(name) or check_value(name, value)
 
 
-def check_request(headers: Headers) -> str | None:
-    """A request's header section: pseudo-headers first, once each, the mandatory ones set."""
+# Fields already found valid, so repeated ones cost one set lookup. Bounded: once full, new
+# fields are checked every time (a peer cannot grow it, only fill it).
+_MAX_GOOD_FIELDS = 4096
+_good_regular: set[tuple[str, str]] = set()
+_good_pseudo: set[tuple[str, str]] = set()
+
+
+def _check_regular(field: tuple[str, str]) -> str | None:
+    problem = check_regular_field(*field)
+    if problem is None and len(_good_regular) < _MAX_GOOD_FIELDS:
+        _good_regular.add(field)
+    return problem
+
+
+def _check_pseudo_value(field: tuple[str, str]) -> str | None:
+    problem = check_value(*field)
+    if problem is None and len(_good_pseudo) < _MAX_GOOD_FIELDS:
+        _good_pseudo.add(field)
+    return problem
+
+
+def check_request(headers: Headers) -> int | str:
+    """A request's header section: pseudo-headers first, once each, the mandatory ones set.
+
+    Returns the declared content-length (-1 when absent), or an error message.
+    """
     seen: set[str] = set()
     regular = False
-    for name, value in headers:
+    method = path = None
+    length = -1
+    for field in headers:
+        if field in _good_regular:
+            regular = True
+            if field[0] == "content-length":
+                length = _content_length(field[1], length)
+                if length == -2:
+                    return "conflicting content-length values"
+            continue
+        name = field[0]
         if name[:1] == ":":
             if regular:
                 return f"pseudo-header {name!r} after a regular header"
@@ -61,33 +95,58 @@ def check_request(headers: Headers) -> str | None:
             if name in seen:
                 return f"duplicate pseudo-header {name!r}"
             seen.add(name)
-            problem = check_value(name, value)
-        else:
-            regular = True
-            problem = check_regular_field(name, value)
+            if name == ":method":
+                method = field[1]
+            elif name == ":path":
+                path = field[1]
+            if field not in _good_pseudo:
+                problem = _check_pseudo_value(field)
+                if problem:
+                    return problem
+            continue
+        regular = True
+        problem = _check_regular(field)
         if problem:
             return problem
-    method = _first(headers, ":method")
+        if name == "content-length":
+            if not field[1].isascii() or not field[1].isdigit():
+                _good_regular.discard(field)
+                return f"invalid content-length {field[1]!r}"
+            length = _content_length(field[1], length)
+            if length == -2:
+                return "conflicting content-length values"
     if method is None:
         return "request without :method"
     if method == "CONNECT" and ":protocol" not in seen:
-        if ":scheme" in seen or ":path" in seen:
+        if ":scheme" in seen or path is not None:
             return "CONNECT request with :scheme or :path"
         if ":authority" not in seen:
             return "CONNECT request without :authority"
-        return None
+        return length
     if ":scheme" not in seen:
         return "request without :scheme"
-    if not _first(headers, ":path"):
+    if not path:
         return "request without a non-empty :path"
-    return None
+    return length
 
 
-def check_response(headers: Headers) -> str | None:
-    """A response's header section: exactly one :status of three digits, first."""
+def check_response(headers: Headers) -> int | str:
+    """A response's header section: exactly one :status of three digits, first.
+
+    Returns the declared content-length (-1 when absent), or an error message.
+    """
     status_seen = False
     regular = False
-    for name, value in headers:
+    length = -1
+    for field in headers:
+        if field in _good_regular:
+            regular = True
+            if field[0] == "content-length":
+                length = _content_length(field[1], length)
+                if length == -2:
+                    return "conflicting content-length values"
+            continue
+        name, value = field
         if name[:1] == ":":
             if regular:
                 return f"pseudo-header {name!r} after a regular header"
@@ -100,42 +159,39 @@ def check_response(headers: Headers) -> str | None:
                 return f"invalid :status {value!r}"
             if value == "101":
                 return ":status 101 is not allowed in HTTP/2"
-        else:
-            regular = True
-            problem = check_regular_field(name, value)
-            if problem:
-                return problem
+            continue
+        regular = True
+        problem = _check_regular(field)
+        if problem:
+            return problem
+        if name == "content-length":
+            if not value.isascii() or not value.isdigit():
+                _good_regular.discard(field)
+                return f"invalid content-length {value!r}"
+            length = _content_length(value, length)
+            if length == -2:
+                return "conflicting content-length values"
     if not status_seen:
         return "response without :status"
-    return None
+    return length
 
 
 def check_trailers(headers: Headers) -> str | None:
     """A trailer section: no pseudo-headers at all."""
-    for name, value in headers:
-        if name[:1] == ":":
-            return f"pseudo-header {name!r} in trailers"
-        problem = check_regular_field(name, value)
+    for field in headers:
+        if field in _good_regular:
+            continue
+        if field[0][:1] == ":":
+            return f"pseudo-header {field[0]!r} in trailers"
+        problem = _check_regular(field)
         if problem:
             return problem
     return None
 
 
-def content_length(headers: Headers) -> int | str:
-    """The declared content-length, -1 when absent, or an error message."""
-    found = -1
-    for name, value in headers:
-        if name == "content-length":
-            if not value.isascii() or not value.isdigit():
-                return f"invalid content-length {value!r}"
-            if found not in (-1, int(value)):
-                return "conflicting content-length values"
-            found = int(value)
-    return found
-
-
-def _first(headers: Headers, name: str) -> str | None:
-    for key, value in headers:
-        if key == name:
-            return value
-    return None
+def _content_length(value: str, previous: int) -> int:
+    """The content-length `value` declares given the one seen before; -2 if they conflict."""
+    if not value.isascii() or not value.isdigit():
+        return -2
+    length = int(value)
+    return length if previous in (-1, length) else -2
