@@ -113,7 +113,9 @@ class H2Connection:
         self._peer_initial_window = 65535
         self._peer_max_streams = UNLIMITED
         self._peer_max_header_list = UNLIMITED
-        self._local_initial_window = config.initial_window_size
+        # Until the peer acknowledges our SETTINGS it may use the default 65535 (RFC 9113
+        # 6.9.2): a smaller configured window takes effect at the ACK, a larger one at once.
+        self._local_initial_window = max(65535, config.initial_window_size)
         # Limits on the peer are enforced at the configured value from the start: stricter
         # ones (streams) protect us before the peer acknowledges, looser ones (frame size)
         # never reject what the peer may send once it has read our SETTINGS.
@@ -124,7 +126,10 @@ class H2Connection:
         self._decoder = Decoder(4096, config.max_header_list_size)
         # Streams.
         self._streams: dict[int, Stream] = {}
-        self._closed_streams: dict[int, ClosedReason] = {}
+        # Closed streams remembered in two generations: between N and 2N of the latest.
+        self._closed_recent: dict[int, ClosedReason] = {}
+        self._closed_older: dict[int, ClosedReason] = {}
+        self._closed_forgotten = False
         self._next_local_id = 1 if config.client_side else 2
         self._highest_peer_id = 0
         self._peer_open = 0
@@ -152,6 +157,7 @@ class H2Connection:
         # Header tuples already validated, by identity (the tuple is kept, so its id stays
         # unique): HPACK hands out the same tuple for a repeated block.
         self._valid_header_sets: dict[int, tuple[Headers, int]] = {}
+        self._valid_trailer_sets: dict[int, Headers] = {}
         self._valid_outbound: dict[int, tuple[Sequence[tuple[str, str]], int]] = {}
 
     # ----------------------------------------------------------------- introspection
@@ -189,7 +195,7 @@ class H2Connection:
         stream = self._streams.get(stream_id)
         if stream is not None:
             return StreamState(stream.state)
-        if stream_id in self._closed_streams or self._is_past_stream(stream_id):
+        if self._is_past_stream(stream_id):
             return StreamState.CLOSED
         return StreamState.IDLE
 
@@ -247,6 +253,9 @@ class H2Connection:
         for code, value in changes.items():
             check_setting(code, value)
         self._queue_settings(dict(changes))
+        # A larger frame size is honoured at once: the peer may use it before our ACK arrives.
+        frame_size = changes.get(SettingCode.MAX_FRAME_SIZE, 0)
+        self._max_inbound_frame = max(self._max_inbound_frame, frame_size)
 
     def _queue_settings(self, settings: dict[int, int]) -> None:
         self._ensure_open()
@@ -392,13 +401,16 @@ class H2Connection:
             raise SendBufferFullError(
                 f"stream {stream_id} holds {stream.pending_size} octets waiting for window"
             )
+        pending = stream.pending
+        if pending is None:
+            pending = stream.pending = deque()
         if size:
-            stream.pending.append(memoryview(data))
+            pending.append(memoryview(data))
             stream.pending_size += size
         if end_stream:
             stream.pending_end = True
-            if not size and not stream.pending:
-                stream.pending.append(memoryview(b""))
+            if not size and not pending:
+                pending.append(memoryview(b""))
         self._flush_stream(stream)
         if stream.pending and stream.stream_id in self._streams:
             self._blocked[stream_id] = stream
@@ -413,6 +425,8 @@ class H2Connection:
         Returns True when the stream's buffer became empty.
         """
         pending = stream.pending
+        if pending is None:
+            return True
         out = self._out
         max_frame = self._peer_max_frame
         sid = stream.stream_id
@@ -472,7 +486,7 @@ class H2Connection:
         self._ensure_open()
         stream = self._streams.get(stream_id)
         if stream is None:
-            if stream_id in self._closed_streams or self._is_past_stream(stream_id):
+            if self._is_past_stream(stream_id):
                 return
             raise StreamClosedError(stream_id, "cannot reset an idle stream")
         self._out.append(F.build_rst_stream(stream_id, error_code))
@@ -580,11 +594,10 @@ class H2Connection:
                 self._preface_pending = False
                 pos = _PREFACE_LEN
             end = len(data)
-            max_frame = self._max_inbound_frame
             while end - pos >= 9:
                 hi, lo, ftype, flags, sid = _unpack_header(data, pos)
                 length = (hi << 8) | lo
-                if length > max_frame:
+                if length > self._max_inbound_frame:
                     raise FrameSizeError(f"frame of {length} octets exceeds MAX_FRAME_SIZE")
                 if end - pos - 9 < length:
                     break
@@ -610,8 +623,6 @@ class H2Connection:
                             handler(self, data[start:pos], flags, sid, events)
                 except _StreamError as exc:
                     self._stream_error(exc, events)
-                if self.closed:  # the property: mypy keeps no stale narrowing of it
-                    return events
             if pos < end:
                 self._inbuf = data[pos:]
             if self._control_queued > self.config.max_control_frames_queued:
@@ -725,12 +736,15 @@ class H2Connection:
             raise ProtocolError("HEADERS on stream 0")
         end = start + length
         if flags & F.FLAG_PADDED:
-            if length < 1:
-                raise FrameSizeError("padded HEADERS without pad length")
+            # Too short for the pad length (and priority fields) is a frame size error (4.2);
+            # padding longer than what remains for the fragment a PROTOCOL_ERROR (6.2).
+            fixed = 5 if flags & F.FLAG_PRIORITY else 0
+            if length < 1 + fixed:
+                raise FrameSizeError("HEADERS too short for its pad length and priority fields")
             pad = data[start]
             start += 1
             end -= pad
-            if end < start:
+            if end < start + fixed:
                 raise ProtocolError("HEADERS padding exceeds the payload")
         priority_problem = False
         if flags & F.FLAG_PRIORITY:
@@ -805,9 +819,13 @@ class H2Connection:
         else:
             if not end_stream:
                 raise _StreamError(sid, ErrorCode.PROTOCOL_ERROR, "trailers without END_STREAM")
-            problem = check_trailers(headers)
-            if problem:
-                raise _StreamError(sid, ErrorCode.PROTOCOL_ERROR, problem)
+            if self._valid_trailer_sets.get(id(headers)) is not headers:
+                problem = check_trailers(headers)
+                if problem:
+                    raise _StreamError(sid, ErrorCode.PROTOCOL_ERROR, problem)
+                if len(self._valid_trailer_sets) >= 64:
+                    self._valid_trailer_sets.clear()
+                self._valid_trailer_sets[id(headers)] = headers
             if stream.content_length >= 0 and stream.data_received != stream.content_length:
                 raise _StreamError(sid, ErrorCode.PROTOCOL_ERROR, "content-length mismatch")
             event = TrailersReceived(sid, headers)
@@ -856,6 +874,10 @@ class H2Connection:
         if sid % 2 == 0:
             raise ProtocolError(f"client opened even-numbered stream {sid}")
         if sid <= self._highest_peer_id:
+            if self._closed_reason(sid) is None and not self._closed_forgotten:
+                # Never opened (no closed stream was forgotten yet): a new stream whose id
+                # went backwards, an unexpected stream identifier (5.1.1).
+                raise ProtocolError(f"new stream {sid} below stream {self._highest_peer_id}")
             self._frame_on_missing_stream(sid, F.HEADERS)
             return None
         self._highest_peer_id = sid
@@ -880,7 +902,7 @@ class H2Connection:
     def _frame_on_missing_stream(self, sid: int, ftype: int) -> None:
         """DATA or HEADERS on a stream not open: late frames after our reset are ignored,
         frames on idle streams are connection errors, anything else a stream error."""
-        reason = self._closed_streams.get(sid)
+        reason = self._closed_reason(sid)
         if reason == ClosedReason.RESET_SENT:
             return
         if not self._is_past_stream(sid):
@@ -976,6 +998,17 @@ class H2Connection:
                 self._local_initial_window = value
                 for stream in self._streams.values():
                     stream.recv_window += delta
+                    # Octets already handed back may now reach the (smaller) threshold of
+                    # `acknowledge_received_data`; hold them back and the peer may wait forever.
+                    unacked = stream.recv_unacked
+                    if (
+                        unacked
+                        and unacked >= value // 2
+                        and stream.state in (_OPEN, _HALF_CLOSED_LOCAL)
+                    ):
+                        self._out.append(F.build_window_update(stream.stream_id, unacked))
+                        stream.recv_window += unacked
+                        stream.recv_unacked = 0
             elif code == SettingCode.MAX_CONCURRENT_STREAMS:
                 self._max_inbound_streams = value
             elif code == SettingCode.MAX_FRAME_SIZE:
@@ -1045,7 +1078,7 @@ class H2Connection:
     def _forget(self, stream: Stream, reason: ClosedReason) -> None:
         sid = stream.stream_id
         stream.state = _CLOSED
-        stream.pending.clear()
+        stream.pending = None
         stream.pending_size = 0
         stream.pending_trailers = None
         if self._streams.pop(sid, None) is None:
@@ -1058,10 +1091,16 @@ class H2Connection:
         self._remember_closed(sid, reason)
 
     def _remember_closed(self, sid: int, reason: ClosedReason) -> None:
-        closed = self._closed_streams
-        closed[sid] = reason
-        if len(closed) > self.config.closed_streams_remembered:
-            del closed[next(iter(closed))]
+        recent = self._closed_recent
+        recent[sid] = reason
+        if len(recent) >= self.config.closed_streams_remembered:
+            self._closed_forgotten = bool(self._closed_older)
+            self._closed_older = recent
+            self._closed_recent = {}
+
+    def _closed_reason(self, sid: int) -> ClosedReason | None:
+        reason = self._closed_recent.get(sid)
+        return reason if reason is not None else self._closed_older.get(sid)
 
 
 _Handler = Callable[[H2Connection, bytes, int, int, list[Event]], None]

@@ -267,10 +267,14 @@ class Encoder:
                 name_index = self._next_seq - seq + STATIC_COUNT
                 validity = self._version
         raw_value = value.encode("utf-8", "surrogateescape")
+        plain = False
         if never:
             flags, prefix_bits = 0x10, 4
         elif name in NO_INDEX and not self._index_all:
+            # Per-call values (grpc-timeout): Huffman would save a byte or two and cost the
+            # peer's decoder a Huffman pass on a string it will never see again.
             flags, prefix_bits = 0x00, 4
+            plain = len(raw_value) <= 16
         else:
             size = _octets(name) + len(raw_value) + _ENTRY_OVERHEAD
             if self._index_all or size <= self._max_size >> 2:
@@ -282,6 +286,8 @@ class Encoder:
             head = encode_integer(name_index, prefix_bits, flags)
         else:
             head = bytes((flags,)) + self._encode_name(name)
+        if plain:
+            return head + bytes((len(raw_value),)) + raw_value, validity
         return head + self._encode_string(raw_value), validity
 
     def _encode_name(self, name: str) -> bytes:

@@ -103,7 +103,7 @@ class Stream:
         self.final_headers_sent = False
         self.final_headers_received = False
         self.local_ended = False  # the application has ended its side (maybe not yet on wire)
-        self.pending: deque[memoryview] = deque()
+        self.pending: deque[memoryview] | None = None  # created on first use
         self.pending_size = 0
         self.pending_end = False
         self.pending_trailers: Sequence[tuple[str, str]] | None = None

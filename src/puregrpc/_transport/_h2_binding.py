@@ -502,7 +502,12 @@ class _H2Protocol(asyncio.Protocol):
         """Role-specific events (requests, responses)."""
 
     def _on_goaway(self, event: ConnectionTerminated) -> None:
-        """The peer sent GOAWAY."""
+        """The peer sent GOAWAY; an error code there explains the coming connection loss."""
+        if event.error_code != ErrorCode.NO_ERROR:
+            code = event.error_code
+            name = code.name if isinstance(code, ErrorCode) else hex(code)
+            detail = event.additional_data.decode("utf-8", "replace")
+            self._lost_reason = f"the peer sent GOAWAY ({name}){': ' + detail if detail else ''}"
 
     def _on_ping_ack(self, data: bytes) -> None:
         """One of our PINGs was acknowledged."""
@@ -542,10 +547,6 @@ class _ServerProtocol(_H2Protocol):
         if data == _SHUTDOWN_PING and self._shutting_down and not self._final_goaway_sent:
             self._final_goaway_sent = True
             self._h2.close_connection()
-
-    def _on_goaway(self, event: ConnectionTerminated) -> None:
-        if event.error_code != ErrorCode.NO_ERROR:
-            self._lost_reason = f"the peer sent GOAWAY ({event.error_code!r})"
 
     def _after_batch(self) -> None:
         done = self._final_goaway_sent or self._h2.goaway_received
@@ -700,6 +701,7 @@ class _ClientProtocol(_H2Protocol):
                     stream.inbound.end()
 
     def _on_goaway(self, event: ConnectionTerminated) -> None:
+        super()._on_goaway(event)
         self._goaway = event
         self._slot_freed.set()
 
