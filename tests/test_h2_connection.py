@@ -316,3 +316,31 @@ def test_informational_response_then_final() -> None:
         ResponseReceived,
         TrailersReceived,
     ]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        ("x-trailing-space", "value "),
+        ("x-newline", "a\r\nb"),
+        ("Upper-Case", "v"),
+        ("", "empty name"),
+        ("connection", "keep-alive"),
+        ("te", "gzip"),
+    ],
+)
+def test_outbound_header_sections_are_checked_before_sending(bad: tuple[str, str]) -> None:
+    """RFC 9113 8.2: we never put a field on the wire that a conforming peer must reject."""
+    client, _ = connected_pair()
+    with pytest.raises(UsageError):
+        client.send_headers(1, (*REQUEST, bad))
+    assert client.stream_state(1) == StreamState.IDLE
+    assert client.open_streams == 0
+    assert client.get_next_available_stream_id() == 1
+    assert not [f for f in parse_frames(client.data_to_send()) if f[0] == F.HEADERS]
+
+
+def test_header_list_above_peer_limit_is_refused_locally() -> None:
+    client, _ = connected_pair(server_config=H2Config(client_side=False, max_header_list_size=1000))
+    with pytest.raises(UsageError, match="exceeds the peer's limit"):
+        client.send_headers(1, (*REQUEST, ("x-big", "v" * 1000)))

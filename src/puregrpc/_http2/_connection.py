@@ -56,10 +56,10 @@ from ._hpack import Decoder, Encoder, HeaderListTooLargeError
 from ._settings import PROTOCOL_DEFAULTS, UNLIMITED, SettingCode, check_setting
 from ._stream import TABLE, ClosedReason, Stream, StreamInput, StreamState
 from ._validation import (
-    check_name,
     check_request,
     check_response,
     check_trailers,
+    outbound_size,
 )
 
 _unpack_header = F.FRAME_HEADER.unpack_from
@@ -281,6 +281,7 @@ class H2Connection:
         """
         if self._closed:
             self._ensure_open()
+        self._check_outbound(headers)
         stream = self._streams.get(stream_id)
         if stream is None:
             if self._is_past_stream(stream_id):
@@ -297,6 +298,24 @@ class H2Connection:
                 return
         self._emit_headers(stream, headers, end_stream)
 
+    def _check_outbound(self, headers: Sequence[tuple[str, str]]) -> None:
+        """Refuse a header section a conforming peer would reject, before anything changes."""
+        cached = self._valid_outbound.get(id(headers))
+        if cached is None or cached[0] is not headers:
+            found = outbound_size(headers)
+            if isinstance(found, str):
+                raise UsageError(f"cannot send this header section: {found}")
+            cached = (headers, found)
+            if type(headers) is tuple:  # only immutable sections are remembered
+                if len(self._valid_outbound) >= 64:
+                    self._valid_outbound.clear()
+                self._valid_outbound[id(headers)] = cached
+        if cached[1] > self._peer_max_header_list:
+            raise UsageError(
+                f"header list of {cached[1]} octets exceeds the peer's limit "
+                f"{self._peer_max_header_list}"
+            )
+
     def _emit_headers(
         self, stream: Stream, headers: Sequence[tuple[str, str]], end_stream: bool
     ) -> None:
@@ -304,21 +323,6 @@ class H2Connection:
         if nxt < 0:
             raise StreamClosedError(
                 stream.stream_id, f"cannot send headers in {StreamState(stream.state).name}"
-            )
-        cached = self._valid_outbound.get(id(headers))
-        if cached is None or cached[0] is not headers:
-            size = 0
-            for name, value in headers:
-                if check_name(name) is not None:
-                    raise UsageError(f"invalid header name {name!r}")
-                size += len(name) + len(value) + 32
-            if len(self._valid_outbound) >= 64:
-                self._valid_outbound.clear()
-            cached = self._valid_outbound[id(headers)] = (headers, size)
-        if cached[1] > self._peer_max_header_list:
-            raise UsageError(
-                f"header list of {cached[1]} octets exceeds the peer's limit "
-                f"{self._peer_max_header_list}"
             )
         block = self._encoder.encode(headers)
         stream_id = stream.stream_id
@@ -721,12 +725,6 @@ class H2Connection:
             if nxt == _CLOSED:
                 self._forget(stream, ClosedReason.END_STREAM)
 
-    def _end_remote(self, stream: Stream) -> None:
-        nxt = TABLE[stream.state][_RECV_END]
-        stream.state = nxt
-        if nxt == _CLOSED:
-            self._forget(stream, ClosedReason.END_STREAM)
-
     # -- HEADERS and CONTINUATION
 
     def _on_headers(
@@ -831,7 +829,9 @@ class H2Connection:
             event = TrailersReceived(sid, headers)
         events.append(event)
         if end_stream:
-            self._end_remote(stream)
+            stream.state = nxt = TABLE[stream.state][_RECV_END]
+            if nxt == _CLOSED:
+                self._forget(stream, ClosedReason.END_STREAM)
 
     def _first_headers_event(self, stream: Stream, headers: Headers, end_stream: bool) -> Event:
         sid = stream.stream_id
@@ -1078,25 +1078,32 @@ class H2Connection:
     def _forget(self, stream: Stream, reason: ClosedReason) -> None:
         sid = stream.stream_id
         stream.state = _CLOSED
-        stream.pending = None
-        stream.pending_size = 0
+        if stream.pending is not None:
+            stream.pending = None
+            stream.pending_size = 0
         stream.pending_trailers = None
         if self._streams.pop(sid, None) is None:
             return
-        self._blocked.pop(sid, None)
-        if (sid % 2 == 1) == self.client_side:
+        if self._blocked:
+            self._blocked.pop(sid, None)
+        if (sid & 1 == 1) == self.client_side:
             self._local_open -= 1
         else:
             self._peer_open -= 1
-        self._remember_closed(sid, reason)
-
-    def _remember_closed(self, sid: int, reason: ClosedReason) -> None:
         recent = self._closed_recent
         recent[sid] = reason
         if len(recent) >= self.config.closed_streams_remembered:
-            self._closed_forgotten = bool(self._closed_older)
-            self._closed_older = recent
-            self._closed_recent = {}
+            self._rotate_closed()
+
+    def _remember_closed(self, sid: int, reason: ClosedReason) -> None:
+        self._closed_recent[sid] = reason
+        if len(self._closed_recent) >= self.config.closed_streams_remembered:
+            self._rotate_closed()
+
+    def _rotate_closed(self) -> None:
+        self._closed_forgotten = bool(self._closed_older)
+        self._closed_older = self._closed_recent
+        self._closed_recent = {}
 
     def _closed_reason(self, sid: int) -> ClosedReason | None:
         reason = self._closed_recent.get(sid)

@@ -7,6 +7,7 @@ a malformed section is a stream error of type PROTOCOL_ERROR (section 8.1.1).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from ._events import Headers
 
@@ -48,8 +49,8 @@ def check_regular_field(name: str, value: str) -> str | None:
     return check_name(name) or check_value(name, value)
 
 
-# Fields already found valid, so repeated ones cost one set lookup. Bounded: once full, new
-# fields are checked every time (a peer cannot grow it, only fill it).
+# Fields already found valid, so repeated ones cost one set lookup. Bounded: emptied when
+# full, so one-off values (a per-call grpc-timeout) cannot crowd out the repeated ones.
 _MAX_GOOD_FIELDS = 4096
 _good_regular: set[tuple[str, str]] = set()
 _good_pseudo: set[tuple[str, str]] = set()
@@ -57,14 +58,18 @@ _good_pseudo: set[tuple[str, str]] = set()
 
 def _check_regular(field: tuple[str, str]) -> str | None:
     problem = check_regular_field(*field)
-    if problem is None and len(_good_regular) < _MAX_GOOD_FIELDS:
+    if problem is None:
+        if len(_good_regular) >= _MAX_GOOD_FIELDS:
+            _good_regular.clear()
         _good_regular.add(field)
     return problem
 
 
 def _check_pseudo_value(field: tuple[str, str]) -> str | None:
     problem = check_value(*field)
-    if problem is None and len(_good_pseudo) < _MAX_GOOD_FIELDS:
+    if problem is None:
+        if len(_good_pseudo) >= _MAX_GOOD_FIELDS:
+            _good_pseudo.clear()
         _good_pseudo.add(field)
     return problem
 
@@ -187,6 +192,30 @@ def check_trailers(headers: Headers) -> str | None:
         if problem:
             return problem
     return None
+
+
+_good_outbound: set[tuple[str, str]] = set()
+
+
+def outbound_size(headers: Sequence[tuple[str, str]]) -> int | str:
+    """The header list size (RFC 9113 6.5.2) of a section we are about to send, or what is
+    wrong with it: names and values must be ones a conforming peer accepts."""
+    size = 0
+    for field in headers:
+        name, value = field
+        size += len(name) + len(value) + 32
+        if field in _good_outbound:
+            continue
+        if name[:1] == ":":
+            problem = check_name(name) or check_value(name, value)
+        else:
+            problem = check_regular_field(name, value)
+        if problem:
+            return problem
+        if len(_good_outbound) >= _MAX_GOOD_FIELDS:
+            _good_outbound.clear()
+        _good_outbound.add(field)
+    return size
 
 
 def _content_length(value: str, previous: int) -> int:
