@@ -654,6 +654,10 @@ class H2Connection:
 
     def _stream_error(self, exc: _StreamError, events: list[Event]) -> None:
         stream_id = exc.stream_id
+        if stream_id not in self._streams and not self._is_past_stream(stream_id):
+            # No RST_STREAM may name an idle stream (6.4); a stream error may always be
+            # treated as a connection error instead (5.4.1).
+            raise ProtocolError(str(exc), exc.code)
         self._out.append(F.build_rst_stream(stream_id, exc.code))
         self._control_queued += 1
         stream = self._streams.get(stream_id)
