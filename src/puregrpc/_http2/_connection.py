@@ -158,7 +158,6 @@ class H2Connection:
         # unique): HPACK hands out the same tuple for a repeated block.
         self._valid_header_sets: dict[int, tuple[Headers, int]] = {}
         self._valid_trailer_sets: dict[int, Headers] = {}
-        self._valid_outbound: dict[int, tuple[Sequence[tuple[str, str]], int]] = {}
 
     # ----------------------------------------------------------------- introspection
 
@@ -281,7 +280,11 @@ class H2Connection:
         """
         if self._closed:
             self._ensure_open()
-        self._check_outbound(headers)
+        fields = headers if type(headers) is tuple else tuple(headers)
+        # A block the encoder has cached went through `_check_outbound` when first sent.
+        block = self._encoder.cached_block(fields)
+        if block is None:
+            self._check_outbound(fields)
         stream = self._streams.get(stream_id)
         if stream is None:
             if self._is_past_stream(stream_id):
@@ -293,38 +296,33 @@ class H2Connection:
             if not end_stream:
                 raise UsageError("only trailers (end_stream=True) may follow final headers")
             if stream.pending:
-                stream.pending_trailers = headers
+                # Encoded when it goes out: HPACK blocks must reach the peer in encoding order.
+                stream.pending_trailers = fields
                 stream.local_ended = True
                 return
-        self._emit_headers(stream, headers, end_stream)
+        self._emit_headers(stream, fields, end_stream, block)
 
-    def _check_outbound(self, headers: Sequence[tuple[str, str]]) -> None:
+    def _check_outbound(self, headers: Headers) -> None:
         """Refuse a header section a conforming peer would reject, before anything changes."""
-        cached = self._valid_outbound.get(id(headers))
-        if cached is None or cached[0] is not headers:
-            found = outbound_size(headers)
-            if isinstance(found, str):
-                raise UsageError(f"cannot send this header section: {found}")
-            cached = (headers, found)
-            if type(headers) is tuple:  # only immutable sections are remembered
-                if len(self._valid_outbound) >= 64:
-                    self._valid_outbound.clear()
-                self._valid_outbound[id(headers)] = cached
-        if cached[1] > self._peer_max_header_list:
+        found = outbound_size(headers)
+        if isinstance(found, str):
+            raise UsageError(f"cannot send this header section: {found}")
+        if found > self._peer_max_header_list:
             raise UsageError(
-                f"header list of {cached[1]} octets exceeds the peer's limit "
+                f"header list of {found} octets exceeds the peer's limit "
                 f"{self._peer_max_header_list}"
             )
 
     def _emit_headers(
-        self, stream: Stream, headers: Sequence[tuple[str, str]], end_stream: bool
+        self, stream: Stream, headers: Headers, end_stream: bool, block: bytes | None = None
     ) -> None:
         nxt = TABLE[stream.state][_SEND_HEADERS]
         if nxt < 0:
             raise StreamClosedError(
                 stream.stream_id, f"cannot send headers in {StreamState(stream.state).name}"
             )
-        block = self._encoder.encode(headers)
+        if block is None:
+            block = self._encoder.encode(headers)
         stream_id = stream.stream_id
         if len(block) <= self._peer_max_frame:
             flags = F.FLAG_END_HEADERS | F.FLAG_END_STREAM if end_stream else F.FLAG_END_HEADERS
@@ -991,6 +989,7 @@ class H2Connection:
                 self._peer_max_streams = value
             elif code == SettingCode.MAX_HEADER_LIST_SIZE:
                 self._peer_max_header_list = value
+                self._encoder.forget_blocks()  # cached blocks were checked against the old one
             elif code == SettingCode.HEADER_TABLE_SIZE:
                 self._encoder.set_max_table_size(min(value, self.config.encoder_max_table_size))
 

@@ -191,6 +191,19 @@ class Encoder:
         self._fields.clear()
         self._blocks.clear()
 
+    def cached_block(self, fields: Headers) -> bytes | None:
+        """The block `encode(fields)` would return, if that is known without encoding."""
+        if self._resized:
+            return None
+        hit = self._blocks.get(fields)
+        if hit is not None and hit[0] == self._version:
+            return hit[1]
+        return None
+
+    def forget_blocks(self) -> None:
+        """Drop the whole-block cache (the next encodes take the long path once)."""
+        self._blocks.clear()
+
     def encode(
         self, headers: Sequence[tuple[str, str]], *, sensitive: frozenset[str] | None = None
     ) -> bytes:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import enum
 from collections import deque
-from collections.abc import Sequence
 
 
 class StreamState(enum.IntEnum):
@@ -106,6 +105,6 @@ class Stream:
         self.pending: deque[memoryview] | None = None  # created on first use
         self.pending_size = 0
         self.pending_end = False
-        self.pending_trailers: Sequence[tuple[str, str]] | None = None
+        self.pending_trailers: tuple[tuple[str, str], ...] | None = None
         self.content_length = -1  # from the peer's headers; -1 when absent
         self.data_received = 0
