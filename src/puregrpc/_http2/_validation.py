@@ -11,8 +11,6 @@ from collections.abc import Sequence
 
 from ._events import Headers
 
-REQUEST_PSEUDO = frozenset({":method", ":scheme", ":path", ":authority", ":protocol"})
-RESPONSE_PSEUDO = frozenset({":status"})
 CONNECTION_SPECIFIC = frozenset(
     {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"}
 )
@@ -65,13 +63,14 @@ def _check_regular(field: tuple[str, str]) -> str | None:
     return problem
 
 
-def _check_pseudo_value(field: tuple[str, str]) -> str | None:
-    problem = check_value(*field)
-    if problem is None:
-        if len(_good_pseudo) >= _MAX_GOOD_FIELDS:
-            _good_pseudo.clear()
-        _good_pseudo.add(field)
-    return problem
+_METHOD, _SCHEME, _PATH, _AUTHORITY, _PROTOCOL = 1, 2, 4, 8, 16
+_REQUEST_PSEUDO_BITS = {
+    ":method": _METHOD,
+    ":scheme": _SCHEME,
+    ":path": _PATH,
+    ":authority": _AUTHORITY,
+    ":protocol": _PROTOCOL,
+}
 
 
 def check_request(headers: Headers) -> int | str:
@@ -79,9 +78,9 @@ def check_request(headers: Headers) -> int | str:
 
     Returns the declared content-length (-1 when absent), or an error message.
     """
-    seen: set[str] = set()
+    seen = 0  # bits of the pseudo-headers met so far
     regular = False
-    method = path = None
+    connect = empty_path = False
     length = -1
     for field in headers:
         if field in _good_regular:
@@ -92,23 +91,31 @@ def check_request(headers: Headers) -> int | str:
                     return "conflicting content-length values"
             continue
         name = field[0]
+        bit = _REQUEST_PSEUDO_BITS.get(name)
+        if bit is not None:
+            if regular:
+                return f"pseudo-header {name!r} after a regular header"
+            if seen & bit:
+                return f"duplicate pseudo-header {name!r}"
+            seen |= bit
+            if field not in _good_pseudo:
+                problem = check_value(name, field[1])
+                if problem:
+                    return problem
+                # The two values that change the rules below are never cached as good.
+                if field == (":method", "CONNECT"):
+                    connect = True
+                elif field == (":path", ""):
+                    empty_path = True
+                else:
+                    if len(_good_pseudo) >= _MAX_GOOD_FIELDS:
+                        _good_pseudo.clear()
+                    _good_pseudo.add(field)
+            continue
         if name[:1] == ":":
             if regular:
                 return f"pseudo-header {name!r} after a regular header"
-            if name not in REQUEST_PSEUDO:
-                return f"unknown request pseudo-header {name!r}"
-            if name in seen:
-                return f"duplicate pseudo-header {name!r}"
-            seen.add(name)
-            if name == ":method":
-                method = field[1]
-            elif name == ":path":
-                path = field[1]
-            if field not in _good_pseudo:
-                problem = _check_pseudo_value(field)
-                if problem:
-                    return problem
-            continue
+            return f"unknown request pseudo-header {name!r}"
         regular = True
         problem = _check_regular(field)
         if problem:
@@ -120,17 +127,17 @@ def check_request(headers: Headers) -> int | str:
             length = _content_length(field[1], length)
             if length == -2:
                 return "conflicting content-length values"
-    if method is None:
+    if not seen & _METHOD:
         return "request without :method"
-    if method == "CONNECT" and ":protocol" not in seen:
-        if ":scheme" in seen or path is not None:
+    if connect and not seen & _PROTOCOL:
+        if seen & (_SCHEME | _PATH):
             return "CONNECT request with :scheme or :path"
-        if ":authority" not in seen:
+        if not seen & _AUTHORITY:
             return "CONNECT request without :authority"
         return length
-    if ":scheme" not in seen:
+    if not seen & _SCHEME:
         return "request without :scheme"
-    if not path:
+    if not seen & _PATH or empty_path:
         return "request without a non-empty :path"
     return length
 
