@@ -1,8 +1,59 @@
 """puregrpc: gRPC in pure Python, asyncio native, with its own HTTP/2 engine.
 
-The gRPC API is not there yet; the HTTP/2 engine lives in `puregrpc._http2`.
+Client: `Channel` and its multi-callables (or generated stubs). Server: `Server`,
+`ServiceDefinition` and the `*_handler` factories. Errors: `RpcError` with a `StatusCode`.
+See docs/api.md.
 """
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["__version__"]
+from ._channel import (
+    Channel,
+    StreamStreamCall,
+    StreamStreamMultiCallable,
+    StreamUnaryCall,
+    StreamUnaryMultiCallable,
+    UnaryStreamCall,
+    UnaryStreamMultiCallable,
+    UnaryUnaryCall,
+    UnaryUnaryMultiCallable,
+)
+from ._handlers import (
+    MethodHandler,
+    ServiceDefinition,
+    stream_stream_handler,
+    stream_unary_handler,
+    unary_stream_handler,
+    unary_unary_handler,
+)
+from ._metadata import Metadata, MetadataError, MetadataLike
+from ._server import Server, ServicerContext
+from ._status import AbortError, RpcError, Status, StatusCode
+
+__all__ = [
+    "AbortError",
+    "Channel",
+    "Metadata",
+    "MetadataError",
+    "MetadataLike",
+    "MethodHandler",
+    "RpcError",
+    "Server",
+    "ServiceDefinition",
+    "ServicerContext",
+    "Status",
+    "StatusCode",
+    "StreamStreamCall",
+    "StreamStreamMultiCallable",
+    "StreamUnaryCall",
+    "StreamUnaryMultiCallable",
+    "UnaryStreamCall",
+    "UnaryStreamMultiCallable",
+    "UnaryUnaryCall",
+    "UnaryUnaryMultiCallable",
+    "__version__",
+    "stream_stream_handler",
+    "stream_unary_handler",
+    "unary_stream_handler",
+    "unary_unary_handler",
+]

@@ -1,0 +1,26 @@
+"""The `puregrpc` command: `puregrpc generate ...` (more subcommands to come)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+USAGE = "usage: puregrpc generate [-I DIR] [--out DIR] FILE.proto ..."
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0 if args else 2
+    command, rest = args[0], args[1:]
+    if command == "generate":
+        from ._codegen.generate import main as generate
+
+        return generate(rest)
+    print(f"puregrpc: unknown command {command!r}\n{USAGE}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

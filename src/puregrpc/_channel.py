@@ -1,0 +1,792 @@
+"""The client: `Channel` (one connection per target, made on first use, remade when broken)
+and the four kinds of call."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Generator, Iterable
+from typing import Any, Generic, TypeVar, cast
+
+from . import __version__
+from ._compression import ACCEPT_ENCODING, CODECS, IDENTITY, DecompressedTooLargeError
+from ._deadline import current_deadline, encode_timeout
+from ._http2 import ErrorCode, H2Config, UsageError
+from ._metadata import Metadata, MetadataLike
+from ._status import RpcError, Status, StatusCode, status_code
+from ._target import Target, parse_target
+from ._transport._grpc_connection import (
+    ConnectionLostError,
+    GrpcConnection,
+    GrpcStream,
+    StreamResetError,
+    TransportError,
+)
+from ._wire import (
+    FramingError,
+    MessageTooLargeError,
+    decode_message,
+    frame_message,
+    status_for_http,
+    status_for_reset,
+)
+
+Req = TypeVar("Req")
+Resp = TypeVar("Resp")
+
+USER_AGENT = f"grpc-python-puregrpc/{__version__}"
+DEFAULT_MAX_RECEIVE = 4 * 1024 * 1024
+_CONNECT_TIMEOUT = 20.0  # K6 MIN_CONNECT_TIMEOUT
+
+
+class _ClientConnection(GrpcConnection):
+    """A client connection: opens streams, respecting the server's concurrency limit."""
+
+    def __init__(self, config: H2Config, max_receive: int) -> None:
+        super().__init__(config, max_receive)
+        self._slot_waiters: list[asyncio.Future[None]] = []
+
+    def open_stream(self, headers: list[tuple[str, str]], end_stream: bool) -> GrpcStream:
+        h2 = self.h2
+        stream_id = h2.get_next_available_stream_id()
+        h2.send_headers(stream_id, headers, end_stream)
+        stream = GrpcStream(self, stream_id, self.max_receive)
+        self.streams[stream_id] = stream
+        self.schedule_flush()
+        return stream
+
+    def has_slot(self) -> bool:
+        return self.h2.open_outbound_streams < self.h2.max_outbound_streams()
+
+    async def wait_slot(self) -> None:
+        while not self.has_slot() and self.is_usable:
+            waiter = self.loop.create_future()
+            self._slot_waiters.append(waiter)
+            await waiter
+
+    def _forget(self, stream: GrpcStream) -> None:
+        super()._forget(stream)
+        self._wake_slots()
+
+    def on_lost(self) -> None:
+        self._wake_slots()
+
+    def on_goaway(self, event: Any) -> None:
+        self._wake_slots()
+
+    def _wake_slots(self) -> None:
+        waiters, self._slot_waiters = self._slot_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+
+class Channel:
+    """A virtual connection to one target. No I/O happens until the first call."""
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        authority: str | None = None,
+        compression: str | None = None,
+        max_receive_message_length: int = DEFAULT_MAX_RECEIVE,
+        max_send_message_length: int | None = None,
+        user_agent: str | None = None,
+        options: Iterable[tuple[str, Any]] | None = None,
+    ) -> None:
+        self._target: Target = parse_target(target)
+        self._ssl = ssl_context
+        self._scheme = "https" if ssl_context is not None else "http"
+        self._authority = authority or self._target.authority
+        if compression is not None and compression != IDENTITY and compression not in CODECS:
+            raise ValueError(f"unknown compression {compression!r}")
+        self._compression = compression or IDENTITY
+        self._max_receive = max_receive_message_length
+        self._max_send = max_send_message_length
+        self._user_agent = f"{user_agent} {USER_AGENT}" if user_agent else USER_AGENT
+        self._options = dict(options or ())
+        self._conn: _ClientConnection | None = None
+        self._connecting: asyncio.Lock | None = None
+        self._closed = False
+
+    # -- connections
+    async def _connection(self, deadline: float | None) -> _ClientConnection:
+        conn = self._conn
+        if conn is not None and conn.is_usable:
+            return conn
+        if self._closed:
+            raise RpcError(Status(StatusCode.UNAVAILABLE, "channel closed"))
+        if self._connecting is None:
+            self._connecting = asyncio.Lock()
+        async with self._connecting:
+            conn = self._conn
+            if conn is not None and conn.is_usable:
+                return conn
+            return await self._connect(deadline)
+
+    async def _connect(self, deadline: float | None) -> _ClientConnection:
+        loop = asyncio.get_running_loop()
+        config = H2Config(client_side=True)
+        target = self._target
+        timeout = _CONNECT_TIMEOUT
+        if deadline is not None:
+            timeout = max(0.0, min(timeout, deadline - loop.time()))
+
+        def factory() -> _ClientConnection:
+            return _ClientConnection(config, self._max_receive)
+
+        try:
+            async with asyncio.timeout(timeout):
+                if target.unix_path is not None:
+                    _, conn = await loop.create_unix_connection(
+                        factory,
+                        target.unix_path,
+                        ssl=self._ssl,
+                        server_hostname=target.host if self._ssl else None,
+                    )
+                else:
+                    _, conn = await loop.create_connection(
+                        factory,
+                        target.host,
+                        target.port,
+                        ssl=self._ssl,
+                        server_hostname=target.host if self._ssl else None,
+                    )
+                await conn.wait_ready()
+        except TimeoutError:
+            if deadline is not None and loop.time() >= deadline:
+                raise RpcError(Status(StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")) from None
+            raise RpcError(
+                Status(StatusCode.UNAVAILABLE, f"connect to {target.display} timed out")
+            ) from None
+        except (OSError, ConnectionLostError, ssl.SSLError) as exc:
+            raise RpcError(
+                Status(StatusCode.UNAVAILABLE, f"failed to connect to {target.display}: {exc}")
+            ) from None
+        if self._ssl is not None:
+            ssl_object = conn.ssl_object
+            if ssl_object is None or ssl_object.selected_alpn_protocol() != "h2":
+                conn.close()
+                raise RpcError(Status(StatusCode.UNAVAILABLE, "server did not negotiate ALPN h2"))
+        self._conn = conn
+        return conn
+
+    def _request_headers(
+        self, path: str, timeout: float | None, metadata: Metadata, encoding: str
+    ) -> list[tuple[str, str]]:
+        headers = [
+            (":method", "POST"),
+            (":scheme", self._scheme),
+            (":path", path),
+            (":authority", self._authority),
+        ]
+        if timeout is not None:
+            headers.append(("grpc-timeout", encode_timeout(timeout)))
+        headers.append(("content-type", "application/grpc"))
+        headers.append(("user-agent", self._user_agent))
+        headers.append(("te", "trailers"))
+        if encoding != IDENTITY:
+            headers.append(("grpc-encoding", encoding))
+        headers.append(("grpc-accept-encoding", ACCEPT_ENCODING))
+        headers.extend(metadata.to_headers())
+        return headers
+
+    # -- multi-callables (the names grpcio-generated aio stubs call)
+    def unary_unary(
+        self,
+        method: str,
+        request_serializer: Callable[[Any], bytes] | None = None,
+        response_deserializer: Callable[[bytes], Any] | None = None,
+        **_: Any,
+    ) -> UnaryUnaryMultiCallable[Any, Any]:
+        return UnaryUnaryMultiCallable(self, method, request_serializer, response_deserializer)
+
+    def unary_stream(
+        self,
+        method: str,
+        request_serializer: Callable[[Any], bytes] | None = None,
+        response_deserializer: Callable[[bytes], Any] | None = None,
+        **_: Any,
+    ) -> UnaryStreamMultiCallable[Any, Any]:
+        return UnaryStreamMultiCallable(self, method, request_serializer, response_deserializer)
+
+    def stream_unary(
+        self,
+        method: str,
+        request_serializer: Callable[[Any], bytes] | None = None,
+        response_deserializer: Callable[[bytes], Any] | None = None,
+        **_: Any,
+    ) -> StreamUnaryMultiCallable[Any, Any]:
+        return StreamUnaryMultiCallable(self, method, request_serializer, response_deserializer)
+
+    def stream_stream(
+        self,
+        method: str,
+        request_serializer: Callable[[Any], bytes] | None = None,
+        response_deserializer: Callable[[bytes], Any] | None = None,
+        **_: Any,
+    ) -> StreamStreamMultiCallable[Any, Any]:
+        return StreamStreamMultiCallable(self, method, request_serializer, response_deserializer)
+
+    # -- lifecycle
+    async def close(self, grace: float | None = None) -> None:
+        """Close the connection; calls still running fail with CANCELLED."""
+        self._closed = True
+        conn = self._conn
+        self._conn = None
+        if conn is not None:
+            for stream in list(conn.streams.values()):
+                stream.reset(ErrorCode.CANCEL)
+            conn.close()
+            try:
+                await asyncio.wait_for(conn.wait_closed(), 5.0)
+            except TimeoutError:
+                conn.abort()
+                await conn.wait_closed()
+
+    async def __aenter__(self) -> Channel:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def channel_ready(self) -> None:
+        """Connect now (instead of at the first call)."""
+        await self._connection(None)
+
+
+class _MultiCallable(Generic[Req, Resp]):
+    __slots__ = ("_channel", "_deserialize", "_method", "_serialize")
+
+    def __init__(
+        self,
+        channel: Channel,
+        method: str,
+        request_serializer: Callable[[Req], bytes] | None,
+        response_deserializer: Callable[[bytes], Resp] | None,
+    ) -> None:
+        self._channel = channel
+        self._method = method
+        self._serialize = request_serializer
+        self._deserialize = response_deserializer
+
+
+class UnaryUnaryMultiCallable(_MultiCallable[Req, Resp]):
+    def __call__(
+        self,
+        request: Req,
+        *,
+        timeout: float | None = None,
+        metadata: MetadataLike | None = None,
+        compression: str | None = None,
+        wait_for_ready: bool | None = None,
+        **_: Any,
+    ) -> UnaryUnaryCall[Req, Resp]:
+        call: UnaryUnaryCall[Req, Resp] = UnaryUnaryCall(
+            self._channel,
+            self._method,
+            self._serialize,
+            self._deserialize,
+            timeout,
+            metadata,
+            compression,
+        )
+        call._requests = _one(request)
+        return call
+
+
+class UnaryStreamMultiCallable(_MultiCallable[Req, Resp]):
+    def __call__(
+        self,
+        request: Req,
+        *,
+        timeout: float | None = None,
+        metadata: MetadataLike | None = None,
+        compression: str | None = None,
+        wait_for_ready: bool | None = None,
+        **_: Any,
+    ) -> UnaryStreamCall[Req, Resp]:
+        call: UnaryStreamCall[Req, Resp] = UnaryStreamCall(
+            self._channel,
+            self._method,
+            self._serialize,
+            self._deserialize,
+            timeout,
+            metadata,
+            compression,
+        )
+        call._requests = _one(request)
+        return call
+
+
+class StreamUnaryMultiCallable(_MultiCallable[Req, Resp]):
+    def __call__(
+        self,
+        request_iterator: AsyncIterable[Req] | Iterable[Req] | None = None,
+        *,
+        timeout: float | None = None,
+        metadata: MetadataLike | None = None,
+        compression: str | None = None,
+        wait_for_ready: bool | None = None,
+        **_: Any,
+    ) -> StreamUnaryCall[Req, Resp]:
+        call: StreamUnaryCall[Req, Resp] = StreamUnaryCall(
+            self._channel,
+            self._method,
+            self._serialize,
+            self._deserialize,
+            timeout,
+            metadata,
+            compression,
+        )
+        call._requests = request_iterator
+        return call
+
+
+class StreamStreamMultiCallable(_MultiCallable[Req, Resp]):
+    def __call__(
+        self,
+        request_iterator: AsyncIterable[Req] | Iterable[Req] | None = None,
+        *,
+        timeout: float | None = None,
+        metadata: MetadataLike | None = None,
+        compression: str | None = None,
+        wait_for_ready: bool | None = None,
+        **_: Any,
+    ) -> StreamStreamCall[Req, Resp]:
+        call: StreamStreamCall[Req, Resp] = StreamStreamCall(
+            self._channel,
+            self._method,
+            self._serialize,
+            self._deserialize,
+            timeout,
+            metadata,
+            compression,
+        )
+        call._requests = request_iterator
+        return call
+
+
+class _One(Generic[Req]):
+    """Marks a single request message (unary request calls)."""
+
+    __slots__ = ("message",)
+
+    def __init__(self, message: Req) -> None:
+        self.message = message
+
+
+def _one(message: Req) -> _One[Req]:
+    return _One(message)
+
+
+class _Call(Generic[Req, Resp]):
+    """Shared lifecycle of every client call: start, send, receive, status."""
+
+    def __init__(
+        self,
+        channel: Channel,
+        method: str,
+        serialize: Callable[[Req], bytes] | None,
+        deserialize: Callable[[bytes], Resp] | None,
+        timeout: float | None,
+        metadata: MetadataLike | None,
+        compression: str | None,
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        self._channel = channel
+        self._method = method
+        self._serialize = serialize
+        self._deserialize = deserialize
+        self._metadata = Metadata.of(metadata)
+        encoding = compression if compression is not None else channel._compression
+        if encoding != IDENTITY and encoding not in CODECS:
+            raise ValueError(f"unknown compression {encoding!r}")
+        self._encoding = encoding
+        deadline = None if timeout is None else loop.time() + timeout
+        inherited = current_deadline.get()
+        if inherited is not None and (deadline is None or inherited < deadline):
+            deadline = inherited  # deadline propagation from the server call we run in
+        self._deadline = deadline
+        self._loop = loop
+        self._stream: GrpcStream | None = None
+        self._started: asyncio.Future[GrpcStream] | None = None
+        self._requests: _One[Req] | AsyncIterable[Req] | Iterable[Req] | None = None
+        self._writer: asyncio.Task[None] | None = None
+        self._initial_metadata: Metadata | None = None
+        self._response_encoding = IDENTITY
+        self._status: Status | None = None
+        self._done = loop.create_future()
+        self._cancelled = False
+        self._writes_done = False
+
+    # -- public surface shared by every call
+    def cancel(self) -> bool:
+        """Cancel the call: RST_STREAM(CANCEL) and status CANCELLED. False if already done."""
+        if self._status is not None:
+            return False
+        self._cancelled = True
+        self._finish(Status(StatusCode.CANCELLED, "Cancelled by the client"), ErrorCode.CANCEL)
+        return True
+
+    def cancelled(self) -> bool:
+        return self._cancelled
+
+    def done(self) -> bool:
+        return self._status is not None
+
+    def time_remaining(self) -> float | None:
+        if self._deadline is None:
+            return None
+        return max(0.0, self._deadline - self._loop.time())
+
+    async def initial_metadata(self) -> Metadata:
+        if self._initial_metadata is None:
+            with contextlib.suppress(RpcError):
+                await self._read_headers()
+        return self._initial_metadata if self._initial_metadata is not None else Metadata()
+
+    async def trailing_metadata(self) -> Metadata:
+        return (await self._wait_status()).trailing_metadata
+
+    async def code(self) -> StatusCode:
+        return (await self._wait_status()).code
+
+    async def details(self) -> str:
+        return (await self._wait_status()).details
+
+    async def status(self) -> Status:
+        return await self._wait_status()
+
+    def add_done_callback(self, callback: Callable[[_Call[Req, Resp]], None]) -> None:
+        self._done.add_done_callback(lambda _: callback(self))
+
+    # -- machinery
+    def _error(self) -> RpcError:
+        assert self._status is not None
+        return RpcError(self._status, self._initial_metadata)
+
+    def _finish(self, status: Status, reset: ErrorCode | None = None) -> None:
+        if self._status is not None:
+            return
+        self._status = status
+        if self._stream is not None and reset is not None:
+            self._stream.reset(reset)
+        writer = self._writer
+        if writer is not None and not writer.done() and writer is not asyncio.current_task():
+            writer.cancel()
+        if not self._done.done():
+            self._done.set_result(None)
+
+    async def _guard(self, awaitable: Any) -> Any:
+        """Await `awaitable` under the call's deadline, mapping failures to a status."""
+        if self._status is not None and not self._status.ok:
+            raise self._error()
+        try:
+            async with asyncio.timeout_at(self._deadline):
+                return await awaitable
+        except TimeoutError:
+            self._finish(
+                Status(StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded"), ErrorCode.CANCEL
+            )
+        except StreamResetError as exc:
+            if self._status is None:
+                self._finish(self._status_for_reset(exc))
+        except ConnectionLostError as exc:
+            self._finish(Status(StatusCode.UNAVAILABLE, str(exc)))
+        except MessageTooLargeError as exc:
+            self._finish(Status(StatusCode.RESOURCE_EXHAUSTED, str(exc)), ErrorCode.CANCEL)
+        except FramingError as exc:
+            self._finish(Status(StatusCode.INTERNAL, str(exc)), ErrorCode.CANCEL)
+        except asyncio.CancelledError:
+            if self._status is None:
+                self._cancelled = True
+                self._finish(Status(StatusCode.CANCELLED, "Cancelled"), ErrorCode.CANCEL)
+            raise
+        raise self._error()
+
+    def _status_for_reset(self, exc: StreamResetError) -> Status:
+        if self._cancelled:
+            return Status(StatusCode.CANCELLED, "Cancelled by the client")
+        if self._deadline is not None and self._loop.time() >= self._deadline:
+            return Status(StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")  # W21
+        code = status_for_reset(exc.code)
+        return Status(code, f"Stream reset by the server: {exc}")
+
+    async def _start(self) -> GrpcStream:
+        if self._started is None:
+            self._started = self._loop.create_future()
+            try:
+                stream: GrpcStream = await self._guard(self._open())
+            except BaseException as exc:
+                self._started.set_exception(exc)
+                self._started.exception()
+                raise
+            self._started.set_result(stream)
+            return stream
+        return await asyncio.shield(self._started)
+
+    async def _open(self) -> GrpcStream:
+        channel = self._channel
+        for _attempt in range(2):  # one transparent retry of a stream the server refused (RT7)
+            conn = await channel._connection(self._deadline)
+            await conn.wait_slot()
+            if not conn.is_usable:
+                continue
+            timeout = None if self._deadline is None else self._deadline - self._loop.time()
+            if timeout is not None and timeout <= 0:
+                raise TimeoutError
+            headers = channel._request_headers(
+                self._method, timeout, self._metadata, self._encoding
+            )
+            try:
+                stream = conn.open_stream(headers, end_stream=False)
+            except UsageError:
+                continue  # the connection went away or ran out of ids: try a fresh one
+            self._stream = stream
+            if isinstance(self._requests, _One):
+                await self._send(stream, self._requests.message, end=True)
+                self._writes_done = True
+            elif self._requests is not None:
+                self._writer = self._loop.create_task(self._write_all(self._requests))
+            return stream
+        raise ConnectionLostError(f"no usable connection to {channel._target.display}")
+
+    async def _send(self, stream: GrpcStream, message: Req, end: bool = False) -> None:
+        payload = self._serialize(message) if self._serialize is not None else bytes(message)  # type: ignore[call-overload]
+        limit = self._channel._max_send
+        if limit is not None and len(payload) > limit:
+            self._finish(
+                Status(
+                    StatusCode.RESOURCE_EXHAUSTED,
+                    f"sent message larger than max ({len(payload)} vs. {limit})",
+                ),
+                ErrorCode.CANCEL,
+            )
+            raise self._error()
+        compressed = self._encoding != IDENTITY
+        if compressed:
+            payload = CODECS[self._encoding].compress(payload)
+        await stream.send_data(frame_message(payload, compressed), end_stream=end)
+
+    async def _write_all(self, requests: AsyncIterable[Req] | Iterable[Req]) -> None:
+        stream = self._stream
+        assert stream is not None
+        try:
+            if isinstance(requests, AsyncIterable):
+                async for message in requests:
+                    await self._send(stream, message)
+            else:
+                for message in requests:
+                    await self._send(stream, message)
+            self._writes_done = True
+            await stream.send_data(b"", end_stream=True)
+        except (TransportError, RpcError):
+            pass  # the reading side reports the status
+
+    async def _read_headers(self) -> Metadata:
+        stream = await self._start()
+        if self._initial_metadata is not None:
+            return self._initial_metadata
+        headers = await self._guard(stream.read_headers())
+        if headers is None:
+            self._initial_metadata = Metadata()
+            return self._initial_metadata
+        self._initial_metadata = Metadata.from_headers(headers)
+        fields = dict(headers)
+        status = fields.get(":status", "")
+        if "grpc-status" in fields and stream.peer_ended and stream.trailers is None:
+            # Trailers-Only (W17): the status is in the only header block.
+            self._initial_metadata = Metadata()
+            self._finish(self._status_from(headers))
+            return self._initial_metadata
+        if status != "200":
+            code = status_for_http(int(status)) if status.isdigit() else StatusCode.UNKNOWN
+            self._finish(Status(code, f"HTTP status {status}"), ErrorCode.CANCEL)  # W18
+            raise self._error()
+        content_type = fields.get("content-type", "")
+        if not content_type.startswith("application/grpc"):
+            self._finish(
+                Status(StatusCode.UNKNOWN, f"invalid content-type {content_type!r}"),
+                ErrorCode.CANCEL,
+            )
+            raise self._error()
+        encoding = fields.get("grpc-encoding", IDENTITY)
+        if encoding != IDENTITY and encoding not in CODECS:
+            self._finish(
+                Status(StatusCode.INTERNAL, f"unsupported grpc-encoding {encoding!r}"),  # C5
+                ErrorCode.CANCEL,
+            )
+            raise self._error()
+        self._response_encoding = encoding
+        return self._initial_metadata
+
+    def _status_from(self, headers: Iterable[tuple[str, str]]) -> Status:
+        fields: dict[str, str] = {}
+        for name, value in headers:
+            fields.setdefault(name, value)
+        raw = fields.get("grpc-status")
+        if raw is None:
+            http = fields.get(":status", "200")
+            if http != "200" and http.isdigit():
+                return Status(status_for_http(int(http)), f"HTTP status {http}")
+            return Status(StatusCode.UNKNOWN, "server sent no grpc-status")
+        code = status_code(int(raw)) if raw.isdigit() else StatusCode.UNKNOWN
+        details = decode_message(fields.get("grpc-message", ""))
+        rich = None
+        if "grpc-status-details-bin" in fields:
+            from ._metadata import decode_binary
+
+            rich = decode_binary(fields["grpc-status-details-bin"])
+        trailing = Metadata.from_headers(headers)
+        return Status(code, details, trailing, rich)
+
+    async def _read(self) -> Resp | None:
+        """The next response message; None at the end with an OK status; raises RpcError."""
+        if self._status is not None and not self._status.ok:
+            raise self._error()
+        await self._read_headers()
+        if self._status is not None:
+            if self._status.ok:
+                return None
+            raise self._error()
+        stream = self._stream
+        assert stream is not None
+        message = await self._guard(stream.read_message())
+        if message is None:
+            final = self._status_from(stream.trailers or ())
+            self._finish(final)
+            if not final.ok:
+                raise self._error()
+            return None
+        compressed, payload = message
+        if compressed:
+            if self._response_encoding == IDENTITY:
+                self._finish(
+                    Status(StatusCode.INTERNAL, "compressed message without grpc-encoding"),
+                    ErrorCode.CANCEL,
+                )
+                raise self._error()
+            try:
+                payload = CODECS[self._response_encoding].decompress(
+                    payload, self._channel._max_receive
+                )
+            except DecompressedTooLargeError as exc:
+                self._finish(Status(StatusCode.RESOURCE_EXHAUSTED, str(exc)), ErrorCode.CANCEL)
+                raise self._error() from None
+            except Exception as exc:
+                self._finish(
+                    Status(StatusCode.INTERNAL, f"decompression failed: {exc}"), ErrorCode.CANCEL
+                )
+                raise self._error() from None
+        if self._deserialize is None:
+            return cast(Resp, payload)
+        try:
+            return self._deserialize(payload)
+        except Exception as exc:
+            self._finish(
+                Status(StatusCode.INTERNAL, f"could not parse response: {exc}"), ErrorCode.CANCEL
+            )
+            raise self._error() from None
+
+    async def _wait_status(self) -> Status:
+        if self._status is None:
+            with contextlib.suppress(RpcError):
+                while await self._read() is not None:
+                    pass  # drain: the caller asked for the status only
+        assert self._status is not None
+        await self._reap_writer()
+        return self._status
+
+    async def _reap_writer(self) -> None:
+        writer = self._writer
+        if writer is not None and writer is not asyncio.current_task():
+            if not writer.done():
+                writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer
+
+    async def _unary_response(self) -> Resp:
+        try:
+            response = await self._read()
+            if response is None:
+                raise RpcError(Status(StatusCode.UNIMPLEMENTED, "server sent no response message"))
+            if await self._read() is not None:
+                self._finish(
+                    Status(StatusCode.UNIMPLEMENTED, "server sent more than one response"),
+                    ErrorCode.CANCEL,
+                )
+                raise self._error()
+            return response
+        finally:
+            await self._reap_writer()
+
+    # -- explicit writes (stream_unary, stream_stream)
+    async def write(self, message: Req) -> None:
+        if self._requests is not None:
+            raise RuntimeError("write() cannot be mixed with a request iterator")
+        if self._writes_done:
+            raise RuntimeError("done_writing() was already called")
+        stream = await self._start()
+        await self._guard(self._send(stream, message))
+
+    async def done_writing(self) -> None:
+        if self._writes_done or self._requests is not None:
+            return
+        self._writes_done = True
+        stream = await self._start()
+        with contextlib.suppress(RpcError):
+            await self._guard(stream.send_data(b"", end_stream=True))
+
+
+class UnaryUnaryCall(_Call[Req, Resp]):
+    """`await call` gives the response (or raises RpcError)."""
+
+    def __await__(self) -> Generator[Any, None, Resp]:
+        return self._unary_response().__await__()
+
+
+class StreamUnaryCall(_Call[Req, Resp]):
+    """`await call` gives the response; without a request iterator, `write` then
+    `done_writing` first."""
+
+    def __await__(self) -> Generator[Any, None, Resp]:
+        return self._stream_unary_response().__await__()
+
+    async def _stream_unary_response(self) -> Resp:
+        await self._start()
+        return await self._unary_response()
+
+
+class UnaryStreamCall(_Call[Req, Resp]):
+    """`async for response in call`, or `await call.read()` (None at the end)."""
+
+    async def read(self) -> Resp | None:
+        return await self._read()
+
+    def __aiter__(self) -> AsyncIterator[Resp]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Resp]:
+        try:
+            while True:
+                message = await self._read()
+                if message is None:
+                    return
+                yield message
+        finally:
+            if self._status is None:
+                self.cancel()
+            await self._reap_writer()
+
+
+class StreamStreamCall(UnaryStreamCall[Req, Resp]):
+    """Bidirectional: iterate or `read()`; `write()` and `done_writing()` without a request
+    iterator."""
+
+    async def read(self) -> Resp | None:
+        await self._start()
+        return await self._read()

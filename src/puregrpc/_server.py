@@ -1,0 +1,561 @@
+"""The gRPC server: connections, calls, the servicer context, graceful stop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import ssl
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, Generic, NoReturn, TypeVar
+
+from ._compression import ACCEPT_ENCODING, CODECS, IDENTITY, DecompressedTooLargeError
+from ._deadline import TimeoutFormatError, current_deadline, decode_timeout
+from ._handlers import MethodHandler, ServiceDefinition
+from ._http2 import ErrorCode, H2Config
+from ._metadata import Metadata, MetadataLike
+from ._status import AbortError, RpcError, Status, StatusCode
+from ._transport._grpc_connection import (
+    ConnectionLostError,
+    GrpcConnection,
+    GrpcStream,
+    StreamResetError,
+)
+from ._wire import FramingError, MessageTooLargeError, encode_message, frame_message
+
+logger = logging.getLogger("puregrpc.server")
+
+Req = TypeVar("Req")
+Resp = TypeVar("Resp")
+
+DEFAULT_MAX_RECEIVE = 4 * 1024 * 1024
+
+
+class _CallEnded(Exception):
+    """Internal: the call already ended (reset, deadline, lost); stop quietly."""
+
+
+class ServicerContext(Generic[Req, Resp]):
+    """What a handler knows of its call and how it shapes the response."""
+
+    def __init__(self, call: _ServerCall) -> None:
+        self._call = call
+
+    # -- the request side
+    def invocation_metadata(self) -> Metadata:
+        return self._call.metadata
+
+    def peer(self) -> str:
+        address = self._call.conn.peer_address
+        if isinstance(address, tuple) and len(address) >= 2:
+            host = address[0]
+            return f"ipv6:[{host}]:{address[1]}" if ":" in host else f"ipv4:{host}:{address[1]}"
+        return f"unix:{address}" if address else "unknown"
+
+    def peer_certificate(self) -> dict[str, Any] | None:
+        ssl_object = self._call.conn.ssl_object
+        return ssl_object.getpeercert() if ssl_object is not None else None
+
+    def auth_context(self) -> dict[str, list[bytes]]:
+        """grpcio-style auth context: transport security type and peer identities."""
+        ssl_object = self._call.conn.ssl_object
+        if ssl_object is None:
+            return {}
+        context: dict[str, list[bytes]] = {"transport_security_type": [b"ssl"]}
+        cert: Any = ssl_object.getpeercert()
+        if cert:
+            for kind, value in cert.get("subjectAltName", ()):
+                context.setdefault(f"x509_subject_alternative_name_{kind}", []).append(
+                    str(value).encode()
+                )
+            for rdn in cert.get("subject", ()):
+                for key, value in rdn:
+                    if key == "commonName":
+                        context["x509_common_name"] = [str(value).encode()]
+        return context
+
+    def time_remaining(self) -> float | None:
+        deadline = self._call.deadline
+        if deadline is None:
+            return None
+        return max(0.0, deadline - asyncio.get_running_loop().time())
+
+    @property
+    def deadline(self) -> float | None:
+        """Event-loop time at which the call expires, or None."""
+        return self._call.deadline
+
+    def cancelled(self) -> bool:
+        return self._call.cancelled
+
+    def done(self) -> bool:
+        return self._call.ended
+
+    # -- the response side
+    async def send_initial_metadata(self, metadata: MetadataLike) -> None:
+        self._call.send_initial_metadata(Metadata.of(metadata))
+
+    def set_trailing_metadata(self, metadata: MetadataLike) -> None:
+        self._call.trailing_metadata = Metadata.of(metadata)
+
+    def set_code(self, code: StatusCode) -> None:
+        self._call.code = StatusCode(code)
+
+    def set_details(self, details: str) -> None:
+        self._call.details = details
+
+    def code(self) -> StatusCode:
+        return self._call.code
+
+    def details(self) -> str:
+        return self._call.details
+
+    async def abort(
+        self,
+        code: StatusCode,
+        details: str = "",
+        trailing_metadata: MetadataLike = (),
+    ) -> NoReturn:
+        """End the call with `code` (not OK) by raising `AbortError`."""
+        if code == StatusCode.OK:
+            raise ValueError("abort() needs a status other than OK")
+        metadata = Metadata.of(trailing_metadata) if trailing_metadata else None
+        raise AbortError(
+            Status(StatusCode(code), details, metadata or self._call.trailing_metadata)
+        )
+
+    def set_compression(self, name: str) -> None:
+        """Compress responses with `name` (when the client accepts it, C7)."""
+        if name != IDENTITY and name not in CODECS:
+            raise ValueError(f"unknown compression {name!r}")
+        self._call.response_encoding = name
+
+    def disable_next_message_compression(self) -> None:
+        self._call.compress_next = False
+
+    # -- explicit streaming
+    async def read(self) -> Req | None:
+        """The next request message, or None when the client is done sending."""
+        message: Req | None = await self._call.read_request()
+        return message
+
+    async def write(self, message: Resp) -> None:
+        await self._call.write_response(message)
+
+
+class _ServerCall:
+    """One RPC on the server: parses the request, runs the handler, sends the response."""
+
+    def __init__(self, server: Server, conn: _ServerConnection, stream: GrpcStream) -> None:
+        self.server = server
+        self.conn = conn
+        self.stream = stream
+        self.metadata = Metadata()
+        self.deadline: float | None = None
+        self.handler: MethodHandler[Any, Any] | None = None
+        self.request_encoding = IDENTITY
+        self.accept_encodings = frozenset({IDENTITY})
+        self.response_encoding = IDENTITY
+        self.compress_next = True
+        self.headers_sent = False
+        self.ended = False
+        self.cancelled = False
+        self.code = StatusCode.OK
+        self.details = ""
+        self.trailing_metadata = Metadata()
+        self.task: asyncio.Task[None] | None = None
+
+    # -- request
+    def parse(self) -> Status | None:
+        """Read the request headers; a Status to answer with at once when they are unusable."""
+        headers = self.stream.headers or ()
+        fields: dict[str, str] = {}
+        for name, value in headers:
+            if name not in fields:
+                fields[name] = value
+        content_type = fields.get("content-type", "")
+        if not content_type.startswith("application/grpc"):
+            return Status(StatusCode.UNKNOWN, f"invalid content-type {content_type!r}")
+        if fields.get(":method") != "POST":
+            return Status(StatusCode.UNIMPLEMENTED, f"method {fields.get(':method')} not allowed")
+        path = fields.get(":path", "")
+        self.handler = self.server._methods.get(path)
+        if self.handler is None:
+            return Status(StatusCode.UNIMPLEMENTED, f"Method not found: {path}")
+        timeout = fields.get("grpc-timeout")
+        if timeout is not None:
+            try:
+                self.deadline = self.conn.loop.time() + decode_timeout(timeout)
+            except TimeoutFormatError as exc:
+                return Status(StatusCode.INTERNAL, str(exc))
+        encoding = fields.get("grpc-encoding", IDENTITY)
+        if encoding != IDENTITY and encoding not in CODECS:
+            self.trailing_metadata = Metadata()
+            return Status(StatusCode.UNIMPLEMENTED, f"grpc-encoding {encoding!r} is not supported")
+        self.request_encoding = encoding
+        accept = fields.get("grpc-accept-encoding")
+        if accept:
+            self.accept_encodings = frozenset(a.strip() for a in accept.split(","))
+        self.metadata = Metadata.from_headers(headers)
+        return None
+
+    async def read_request(self) -> Any:
+        try:
+            message = await self.stream.read_message()
+        except (StreamResetError, ConnectionLostError):
+            raise _CallEnded() from None
+        except MessageTooLargeError as exc:
+            raise AbortError(Status(StatusCode.RESOURCE_EXHAUSTED, str(exc))) from None
+        except FramingError as exc:
+            raise AbortError(Status(StatusCode.INTERNAL, str(exc))) from None
+        if message is None:
+            return None
+        compressed, payload = message
+        if compressed:
+            if self.request_encoding == IDENTITY:
+                raise AbortError(
+                    Status(StatusCode.INTERNAL, "compressed message without grpc-encoding")
+                )
+            try:
+                payload = CODECS[self.request_encoding].decompress(
+                    payload, self.server._max_receive
+                )
+            except DecompressedTooLargeError as exc:
+                raise AbortError(Status(StatusCode.RESOURCE_EXHAUSTED, str(exc))) from None
+            except Exception as exc:
+                raise AbortError(
+                    Status(StatusCode.INTERNAL, f"decompression failed: {exc}")
+                ) from None
+        assert self.handler is not None
+        deserialize = self.handler.request_deserializer
+        if deserialize is None:
+            return payload
+        try:
+            return deserialize(payload)
+        except Exception as exc:
+            raise AbortError(
+                Status(StatusCode.INTERNAL, f"could not parse request: {exc}")
+            ) from None
+
+    async def requests(self) -> AsyncIterator[Any]:
+        while True:
+            message = await self.read_request()
+            if message is None:
+                return
+            yield message
+
+    # -- response
+    def _response_headers(self, extra: Sequence[tuple[str, str]] = ()) -> list[tuple[str, str]]:
+        headers = [(":status", "200"), ("content-type", "application/grpc")]
+        if self.response_encoding != IDENTITY:
+            headers.append(("grpc-encoding", self.response_encoding))
+        headers.append(("grpc-accept-encoding", ACCEPT_ENCODING))
+        headers.extend(extra)
+        return headers
+
+    def send_initial_metadata(self, metadata: Metadata) -> None:
+        if self.headers_sent:
+            raise RuntimeError("initial metadata was already sent")
+        if self.ended:
+            raise _CallEnded()
+        if self.response_encoding not in self.accept_encodings:
+            self.response_encoding = IDENTITY  # C7: never what the client cannot read
+        self.headers_sent = True
+        try:
+            self.stream.send_headers(self._response_headers(metadata.to_headers()))
+        except (StreamResetError, ConnectionLostError):
+            raise _CallEnded() from None
+
+    async def write_response(self, message: Any) -> None:
+        if self.ended:
+            raise _CallEnded()
+        if not self.headers_sent:
+            self.send_initial_metadata(Metadata())
+        assert self.handler is not None
+        serialize = self.handler.response_serializer
+        payload = serialize(message) if serialize is not None else bytes(message)
+        compress = self.response_encoding != IDENTITY and self.compress_next
+        self.compress_next = True
+        if compress:
+            payload = CODECS[self.response_encoding].compress(payload)
+        try:
+            await self.stream.send_data(frame_message(payload, compress))
+        except (StreamResetError, ConnectionLostError):
+            raise _CallEnded() from None
+
+    def finish(self, status: Status) -> None:
+        """Send the trailers (or a Trailers-Only response) and close our side."""
+        if self.ended:
+            return
+        self.ended = True
+        trailers = [("grpc-status", str(int(status.code)))]
+        if status.details:
+            trailers.append(("grpc-message", encode_message(status.details)))
+        trailers.extend(status.trailing_metadata.to_headers())
+        try:
+            if self.headers_sent:
+                self.stream.send_headers(trailers, end_stream=True)
+            else:
+                self.headers_sent = True
+                self.stream.send_headers(self._response_headers(trailers), end_stream=True)
+            if not self.stream.peer_ended:
+                self.stream.reset(ErrorCode.NO_ERROR)  # W19
+        except (StreamResetError, ConnectionLostError):
+            pass
+        finally:
+            self.conn.call_finished(self)
+
+    def send_http_error(self, status: int, message: str) -> None:
+        self.ended = True
+        headers = [
+            (":status", str(status)),
+            ("content-type", "application/grpc"),
+            ("grpc-status", str(int(StatusCode.UNKNOWN))),
+            ("grpc-message", encode_message(message)),
+        ]
+        with contextlib.suppress(StreamResetError, ConnectionLostError):
+            self.stream.send_headers(headers, end_stream=True)
+            if not self.stream.peer_ended:
+                self.stream.reset(ErrorCode.NO_ERROR)
+        self.conn.call_finished(self)
+
+    # -- running
+    async def run(self) -> None:
+        problem = self.parse()
+        if problem is not None:
+            headers = dict(self.stream.headers or ())
+            if not headers.get("content-type", "").startswith("application/grpc"):
+                self.send_http_error(415, problem.details)
+                return
+            if problem.code == StatusCode.UNIMPLEMENTED and "grpc-encoding" in problem.details:
+                self.response_encoding = IDENTITY
+            self.finish(problem)
+            return
+        assert self.handler is not None
+        token = current_deadline.set(self.deadline)
+        try:
+            status = await self._run_handler(self.handler)
+        except _CallEnded:
+            status = None
+        finally:
+            current_deadline.reset(token)
+        if status is not None:
+            self.finish(status)
+        else:
+            self.ended = True
+            self.conn.call_finished(self)
+
+    async def _run_handler(self, handler: MethodHandler[Any, Any]) -> Status | None:
+        context: ServicerContext[Any, Any] = ServicerContext(self)
+        try:
+            async with asyncio.timeout_at(self.deadline):
+                await self._dispatch(handler, context)
+        except TimeoutError:
+            if self.cancelled:
+                return None
+            self.finish(Status(StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded"))
+            if not self.stream.error:
+                self.stream.reset(ErrorCode.CANCEL)  # W21
+            return None
+        except AbortError as exc:
+            return exc.status
+        except _CallEnded:
+            return None
+        except asyncio.CancelledError:
+            if self.cancelled:
+                return None
+            raise
+        except RpcError as exc:
+            return Status(StatusCode.UNKNOWN, f"Unexpected error in handler: {exc}")
+        except Exception as exc:
+            logger.exception("handler for %s raised", self.stream.headers)
+            return Status(StatusCode.UNKNOWN, f"Exception calling application: {exc}")
+        return Status(self.code, self.details, self.trailing_metadata)
+
+    async def _dispatch(
+        self, handler: MethodHandler[Any, Any], context: ServicerContext[Any, Any]
+    ) -> None:
+        kind = handler.cardinality
+        behaviour = handler.behaviour
+        if kind.request_streaming:
+            request: Any = self.requests()
+        else:
+            request = await self.read_request()
+            if request is None:
+                raise AbortError(Status(StatusCode.UNIMPLEMENTED, "no request message"))
+            extra = await self.read_request()
+            if extra is not None:
+                raise AbortError(Status(StatusCode.UNIMPLEMENTED, "too many request messages"))
+        if kind.response_streaming:
+            async for response in behaviour(request, context):
+                await self.write_response(response)
+        else:
+            response = await behaviour(request, context)
+            if response is not None:
+                await self.write_response(response)
+            elif self.code == StatusCode.OK:
+                raise AbortError(Status(StatusCode.INTERNAL, "handler returned no response"))
+
+    def on_stream_failed(self, error: BaseException) -> None:
+        """The client reset the stream or the connection died: cancel the handler (W25)."""
+        if self.ended:
+            return
+        self.cancelled = True
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+
+
+class _ServerConnection(GrpcConnection):
+    def __init__(self, server: Server, config: H2Config) -> None:
+        super().__init__(config, server._max_receive)
+        self.server = server
+        self.calls: set[_ServerCall] = set()
+        self._shutdown_phase = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self.server._connections.add(self)
+
+    def on_request(self, stream: GrpcStream, end_stream: bool) -> None:
+        if self.server._stopping:
+            stream.reset(ErrorCode.REFUSED_STREAM)
+            return
+        call = _ServerCall(self.server, self, stream)
+        stream.on_fail = call.on_stream_failed
+        self.calls.add(call)
+        call.task = self.loop.create_task(call.run())
+
+    def call_finished(self, call: _ServerCall) -> None:
+        self.calls.discard(call)
+        if self._shutdown_phase == 2 and not self.calls:
+            self.close()
+
+    def on_lost(self) -> None:
+        self.server._connections.discard(self)
+        for call in list(self.calls):
+            call.on_stream_failed(ConnectionLostError("connection lost"))
+
+    def start_shutdown(self) -> None:
+        if self._shutdown_phase or self.is_closed:
+            return
+        self._shutdown_phase = 1
+        self.h2.start_graceful_shutdown(b"shutdown")
+        self.flush()
+
+    def on_ping_ack(self, data: bytes) -> None:
+        if data == b"shutdown" and self._shutdown_phase == 1:
+            self._shutdown_phase = 2
+            self.h2.close_connection()
+            self.flush()
+            if not self.calls:
+                self.close()
+
+
+class Server:
+    """A gRPC server. Add services, `await start(address)`, later `await stop(grace)`."""
+
+    def __init__(
+        self,
+        *,
+        max_receive_message_length: int = DEFAULT_MAX_RECEIVE,
+        max_concurrent_streams: int = 1000,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self._methods: dict[str, MethodHandler[Any, Any]] = {}
+        self._services: dict[str, ServiceDefinition] = {}
+        self._max_receive = max_receive_message_length
+        self._h2_config = H2Config(client_side=False, max_concurrent_streams=max_concurrent_streams)
+        self._ssl = ssl_context
+        self._servers: list[asyncio.Server] = []
+        self._connections: set[_ServerConnection] = set()
+        self._stopping = False
+        self._stopped: asyncio.Event | None = None
+
+    def add_service(self, service: ServiceDefinition) -> None:
+        if service.name in self._services:
+            raise ValueError(f"service {service.name} is already registered")
+        self._services[service.name] = service
+        self._methods.update(service.paths())
+
+    @property
+    def services(self) -> dict[str, ServiceDefinition]:
+        return dict(self._services)
+
+    async def start(self, address: str) -> int:
+        """Listen on `host:port`, `[v6]:port` or `unix:/path`; returns the port bound (0 for
+        a Unix socket). May be called more than once for several addresses."""
+        if self._stopped is None:
+            self._stopped = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        if address.startswith("unix:"):
+            path = address[5:]
+            if path.startswith("//"):
+                path = path[2:]
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+            server = await loop.create_unix_server(self._make_protocol, path, ssl=self._ssl)
+            self._servers.append(server)
+            return 0
+        host, port = _split_host_port(address)
+        server = await loop.create_server(
+            self._make_protocol, host or None, port, ssl=self._ssl, reuse_address=True
+        )
+        self._servers.append(server)
+        sockets = server.sockets
+        return int(sockets[0].getsockname()[1]) if sockets else port
+
+    def _make_protocol(self) -> _ServerConnection:
+        return _ServerConnection(self, self._h2_config)
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop accepting; with `grace`, let running calls finish for that long (GOAWAY drain),
+        then cancel what is left and close every connection."""
+        self._stopping = True
+        for server in self._servers:
+            server.close()
+        connections = list(self._connections)
+        for conn in connections:
+            conn.start_shutdown()
+        if grace:
+            calls = [c.task for conn in connections for c in conn.calls if c.task is not None]
+            if calls:
+                await asyncio.wait(calls, timeout=grace)
+        for conn in connections:
+            for call in list(conn.calls):
+                call.on_stream_failed(ConnectionLostError("server stopping"))
+            tasks = [c.task for c in conn.calls if c.task is not None]
+            if tasks:
+                await asyncio.wait(tasks, timeout=1.0)
+            conn.close()
+        for conn in connections:
+            try:
+                await asyncio.wait_for(conn.wait_closed(), 1.0)
+            except TimeoutError:
+                conn.abort()
+                await conn.wait_closed()
+        for server in self._servers:
+            await server.wait_closed()
+        self._servers.clear()
+        if self._stopped is not None:
+            self._stopped.set()
+
+    async def wait_for_termination(self) -> None:
+        if self._stopped is not None:
+            await self._stopped.wait()
+
+    async def __aenter__(self) -> Server:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop(grace=None)
+
+
+def _split_host_port(address: str) -> tuple[str, int]:
+    if address.startswith("["):
+        host, _, rest = address[1:].partition("]")
+        return host, int(rest.lstrip(":") or 0)
+    host, _, port = address.rpartition(":")
+    if not _:
+        raise ValueError(f"address {address!r} has no port")
+    return host, int(port)

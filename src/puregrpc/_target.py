@@ -1,0 +1,58 @@
+"""Channel targets (N1-N3): `host:port`, `[v6]:port`, `dns:[//authority/]host[:port]`,
+`ipv4:addr:port`, `ipv6:[addr]:port`, `unix:path` and `unix:///abs/path`."""
+
+from __future__ import annotations
+
+import dataclasses
+
+DEFAULT_PORT = 443  # N2
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Target:
+    host: str
+    port: int
+    unix_path: str | None
+    authority: str  # what goes in :authority
+    display: str  # the target as the user wrote it
+
+
+class TargetError(ValueError):
+    """A target string that names no address."""
+
+
+def parse_target(target: str) -> Target:
+    if target.startswith("unix:"):
+        path = target[5:]
+        if path.startswith("//"):
+            path = path[2:]  # unix:///abs -> /abs
+        if not path:
+            raise TargetError(f"target {target!r} names no socket path")
+        return Target("localhost", 0, path, "localhost", target)
+    rest = target
+    for scheme in ("dns:", "ipv4:", "ipv6:"):
+        if rest.startswith(scheme):
+            rest = rest[len(scheme) :]
+            if rest.startswith("//"):
+                rest = rest[2:].partition("/")[2]  # drop the DNS server authority
+            break
+    host, port = _host_port(rest, target)
+    authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return Target(host, port, None, authority, target)
+
+
+def _host_port(text: str, target: str) -> tuple[str, int]:
+    if text.startswith("["):
+        host, _, after = text[1:].partition("]")
+        port_text = after[1:] if after.startswith(":") else ""
+    elif text.count(":") == 1:
+        host, _, port_text = text.partition(":")
+    else:
+        host, port_text = text, ""
+    if not host:
+        raise TargetError(f"target {target!r} names no host")
+    if not port_text:
+        return host, DEFAULT_PORT
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise TargetError(f"target {target!r} has an invalid port {port_text!r}")
+    return host, int(port_text)

@@ -1,0 +1,529 @@
+"""The gRPC transport: one asyncio protocol per HTTP/2 connection, streams as calls see them.
+
+Contract:
+* All frames of a connection go through `GrpcConnection`; what the engine queues is written
+  once per received batch, and sends made by tasks are coalesced into one write per loop turn.
+* A `GrpcStream` delivers the peer's header blocks and whole gRPC messages (the 5-byte framing
+  is undone here, with the receive size limit checked on the prefix, before buffering).
+* Received DATA is handed back to flow control as the call reads messages, so a reader that
+  stops reading stops the peer (bounded by the stream window).
+* Failures reach the reader as exceptions: `StreamResetError` (RST_STREAM either way),
+  `ConnectionLostError` (socket closed, GOAWAY refusal or protocol error), `MessageTooLargeError`
+  / `FramingError` from the framing layer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from puregrpc._http2 import (
+    ConnectionTerminated,
+    DataReceived,
+    ErrorCode,
+    Event,
+    H2Config,
+    H2Connection,
+    Headers,
+    InformationalResponseReceived,
+    PingAckReceived,
+    ProtocolError,
+    RemoteSettingsChanged,
+    RequestReceived,
+    ResponseReceived,
+    SendBufferDrained,
+    SendBufferFullError,
+    StreamReset,
+    TrailersReceived,
+    UsageError,
+)
+from puregrpc._wire import FramingError, MessageDecoder, MessageTooLargeError
+
+logger = logging.getLogger("puregrpc.transport")
+
+_TIMER_INTERVAL = 1.0
+_SHUTDOWN_PING = b"shutdown"
+
+
+class TransportError(Exception):
+    """Base of the failures a stream reports."""
+
+
+class ConnectionLostError(TransportError):
+    """The connection ended before the stream did."""
+
+
+class StreamResetError(TransportError):
+    """RST_STREAM ended the stream; `remote` when the peer sent it."""
+
+    def __init__(self, stream_id: int, code: ErrorCode | int, remote: bool) -> None:
+        name = code.name if isinstance(code, ErrorCode) else hex(code)
+        super().__init__(f"stream {stream_id} reset by {'peer' if remote else 'us'}: {name}")
+        self.stream_id = stream_id
+        self.code = code
+        self.remote = remote
+
+
+class GrpcStream:
+    """One stream of a connection: inbound header blocks and messages, outbound frames."""
+
+    __slots__ = (
+        "_decoder",
+        "_error",
+        "_messages",
+        "_queued",
+        "_read_error",
+        "_unacked",
+        "_waiter",
+        "_writable",
+        "conn",
+        "headers",
+        "on_fail",
+        "peer_ended",
+        "stream_id",
+        "trailers",
+    )
+
+    def __init__(self, conn: GrpcConnection, stream_id: int, max_receive: int) -> None:
+        self.conn = conn
+        self.stream_id = stream_id
+        self.headers: Headers | None = None
+        self.trailers: Headers | None = None
+        self.peer_ended = False
+        self._decoder = MessageDecoder(max_receive)
+        self._messages: deque[tuple[bool, bytes]] = deque()
+        self._error: BaseException | None = None  # the stream failed: reading and writing
+        self._read_error: Exception | None = None  # inbound framing broke: reading only
+        self._waiter: asyncio.Future[None] | None = None
+        self._writable: asyncio.Future[None] | None = None
+        self._unacked = 0  # flow-controlled octets received and not yet handed back
+        self._queued = 0  # framed octets of complete messages waiting for the reader
+        # Called once when the stream fails (reset either way, connection lost).
+        self.on_fail: Callable[[BaseException], None] | None = None
+
+    # ------------------------------------------------------------ inbound (from the protocol)
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _on_headers(self, headers: Headers, end_stream: bool) -> None:
+        if self.headers is None:
+            self.headers = headers
+        if end_stream:
+            self.peer_ended = True
+        self._wake()
+
+    def _on_data(self, data: bytes, flow_length: int, end_stream: bool) -> None:
+        self._unacked += flow_length
+        if self._read_error is None:
+            try:
+                messages = self._decoder.feed(data)
+            except (MessageTooLargeError, FramingError) as exc:  # for the reader
+                self._read_error = exc
+            else:
+                for message in messages:
+                    self._queued += 5 + len(message[1])
+                self._messages.extend(messages)
+        # Only complete, unread messages hold window back. Bytes of a message still arriving
+        # are handed back at once (the size limit bounds them): a message larger than the
+        # window could otherwise never complete.
+        excess = self._unacked - self._queued
+        if excess > 0:
+            self._unacked -= excess
+            self.conn.acknowledge(self.stream_id, excess)
+        if end_stream:
+            self.peer_ended = True
+        self._wake()
+
+    def _on_trailers(self, headers: Headers) -> None:
+        self.trailers = headers
+        self.peer_ended = True
+        self._wake()
+
+    def _fail(self, error: BaseException) -> None:
+        first = self._error is None
+        if first:
+            self._error = error
+        self._release_window()
+        self._wake()
+        writable = self._writable
+        if writable is not None and not writable.done():
+            writable.set_result(None)
+        if first and self.on_fail is not None:
+            self.on_fail(error)
+
+    def _release_window(self) -> None:
+        if self._unacked:
+            self.conn.acknowledge(self.stream_id, self._unacked)
+            self._unacked = 0
+
+    # ------------------------------------------------------------ reading (from the call)
+
+    @property
+    def error(self) -> BaseException | None:
+        return self._error
+
+    async def read_headers(self) -> Headers | None:
+        """The peer's first header block; None if the stream ended without one."""
+        while self.headers is None:
+            if self._error is not None:
+                raise self._error
+            if self.peer_ended:
+                return None
+            await self._wait()
+        return self.headers
+
+    async def read_message(self) -> tuple[bool, bytes] | None:
+        """The next (compressed, payload), or None once the peer ended its side."""
+        while True:
+            if self._messages:
+                message = self._messages.popleft()
+                self._consumed(5 + len(message[1]))
+                return message
+            if self._read_error is not None:
+                self._release_window()
+                raise self._read_error
+            if self._error is not None:
+                raise self._error
+            if self.peer_ended:
+                self._release_window()
+                if self._decoder.pending:
+                    raise FramingError("stream ended inside a message")
+                return None
+            await self._wait()
+
+    async def wait_end(self) -> None:
+        """Until the peer ended its side (trailers), failed, or was reset."""
+        while not self.peer_ended and self._error is None:
+            await self._wait()
+        self._messages.clear()
+        self._release_window()
+
+    def _consumed(self, size: int) -> None:
+        self._queued -= size
+        size = min(size, self._unacked)
+        if size:
+            self._unacked -= size
+            self.conn.acknowledge(self.stream_id, size)
+
+    async def _wait(self) -> None:
+        waiter = self._waiter
+        if waiter is None:
+            waiter = self._waiter = self.conn.loop.create_future()
+        await waiter
+
+    # ------------------------------------------------------------ writing (from the call)
+
+    def send_headers(self, headers: Sequence[tuple[str, str]], end_stream: bool = False) -> None:
+        self.conn.send_headers(self, headers, end_stream)
+
+    async def send_data(self, data: bytes, end_stream: bool = False) -> None:
+        """Queue DATA; waits while the engine's buffer for this stream or the socket is full."""
+        conn = self.conn
+        while True:
+            if self._error is not None:
+                raise self._error
+            try:
+                conn.send_data(self, data, end_stream)
+                break
+            except SendBufferFullError:
+                await self._wait_writable()
+        if conn.write_paused or conn.h2.outbound_buffered(self.stream_id):
+            await conn.wait_writable(self)
+
+    async def _wait_writable(self) -> None:
+        waiter = self._writable = self.conn.loop.create_future()
+        await waiter
+
+    def _on_drained(self) -> None:
+        writable = self._writable
+        if writable is not None:
+            self._writable = None
+            if not writable.done():
+                writable.set_result(None)
+
+    def reset(self, code: ErrorCode = ErrorCode.CANCEL) -> None:
+        """Abort the stream (idempotent); the reader sees `StreamResetError(remote=False)`."""
+        self.conn.reset(self, code)
+
+
+class GrpcConnection(asyncio.Protocol):
+    """The protocol of one connection. Subclasses decide what to do with new streams."""
+
+    def __init__(self, config: H2Config, max_receive: int) -> None:
+        self.h2 = H2Connection(config)
+        self.max_receive = max_receive
+        self.loop = asyncio.get_running_loop()
+        self.transport: asyncio.Transport | None = None
+        self.streams: dict[int, GrpcStream] = {}
+        self.write_paused = False
+        self._flush_handle: asyncio.Handle | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._closed = self.loop.create_future()
+        self._ready = self.loop.create_future()  # set on the peer's first SETTINGS
+        self._drain_waiters: list[asyncio.Future[None]] = []
+        self.lost_reason = ""
+        self.goaway_received = False
+        self.peer_address: Any = None
+        self.ssl_object: ssl.SSLObject | None = None
+
+    # ------------------------------------------------------------ asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.peer_address = transport.get_extra_info("peername")
+        self.ssl_object = transport.get_extra_info("ssl_object")
+        self.h2.initiate_connection()
+        self.flush()
+        self._timer = self.loop.call_later(_TIMER_INTERVAL, self._on_timer)
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            events = self.h2.receive_data(data)
+        except ProtocolError as exc:
+            logger.warning("closing connection: peer broke HTTP/2: %s", exc)
+            self.lost_reason = f"protocol error: {exc}"
+            self.flush()
+            self._close_transport()
+            return
+        for event in events:
+            self._dispatch(event)
+        self.flush()
+
+    def eof_received(self) -> bool | None:
+        return False
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        self._wake_drain_waiters()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        reason = self.lost_reason or (f"connection lost: {exc}" if exc else "connection closed")
+        error = ConnectionLostError(reason)
+        for stream in list(self.streams.values()):
+            stream._fail(error)
+        self.streams.clear()
+        if not self._ready.done():
+            self._ready.set_exception(error)
+            self._ready.exception()  # retrieved: nobody may be waiting
+        self._wake_drain_waiters()
+        if not self._closed.done():
+            self._closed.set_result(None)
+        self.on_lost()
+
+    # ------------------------------------------------------------ hooks
+
+    def on_request(self, stream: GrpcStream, end_stream: bool) -> None:
+        """A peer opened a stream (server side)."""
+        stream.reset(ErrorCode.REFUSED_STREAM)
+
+    def on_lost(self) -> None:
+        """The connection is gone."""
+
+    def on_goaway(self, event: ConnectionTerminated) -> None:
+        """The peer sent GOAWAY."""
+
+    def on_ping_ack(self, data: bytes) -> None:
+        """A PING of ours was acknowledged."""
+
+    def on_settings(self) -> None:
+        """The peer's SETTINGS were applied (limits such as concurrency may have changed)."""
+
+    # ------------------------------------------------------------ state
+
+    @property
+    def is_closed(self) -> bool:
+        return self._closed.done()
+
+    async def wait_closed(self) -> None:
+        await asyncio.shield(self._closed)
+
+    async def wait_ready(self) -> None:
+        await asyncio.shield(self._ready)
+
+    @property
+    def is_usable(self) -> bool:
+        return not self.is_closed and not self.goaway_received and not self.h2.closed
+
+    # ------------------------------------------------------------ events
+
+    def _dispatch(self, event: Event) -> None:
+        kind = type(event)
+        if kind is DataReceived:
+            assert isinstance(event, DataReceived)
+            stream = self.streams.get(event.stream_id)
+            if stream is None:
+                self.h2.acknowledge_received_data(event.stream_id, event.flow_controlled_length)
+            else:
+                stream._on_data(event.data, event.flow_controlled_length, event.end_stream)
+        elif kind is RequestReceived:
+            assert isinstance(event, RequestReceived)
+            stream = GrpcStream(self, event.stream_id, self.max_receive)
+            stream.headers = event.headers
+            stream.peer_ended = event.end_stream
+            self.streams[event.stream_id] = stream
+            self.on_request(stream, event.end_stream)
+        elif kind is ResponseReceived:
+            assert isinstance(event, ResponseReceived)
+            stream = self.streams.get(event.stream_id)
+            if stream is not None:
+                stream._on_headers(event.headers, event.end_stream)
+                if event.end_stream:
+                    self._forget(stream)
+        elif kind is TrailersReceived:
+            assert isinstance(event, TrailersReceived)
+            stream = self.streams.get(event.stream_id)
+            if stream is not None:
+                stream._on_trailers(event.headers)
+                self._forget_if_done(stream)
+        elif kind is StreamReset:
+            assert isinstance(event, StreamReset)
+            stream = self.streams.pop(event.stream_id, None)
+            if stream is not None:
+                stream._fail(StreamResetError(event.stream_id, event.error_code, event.remote))
+        elif kind is SendBufferDrained:
+            assert isinstance(event, SendBufferDrained)
+            stream = self.streams.get(event.stream_id)
+            if stream is not None:
+                stream._on_drained()
+            self._wake_drain_waiters()
+        elif kind is ConnectionTerminated:
+            assert isinstance(event, ConnectionTerminated)
+            self.goaway_received = True
+            self.on_goaway(event)
+        elif kind is PingAckReceived:
+            assert isinstance(event, PingAckReceived)
+            self.on_ping_ack(event.data)
+        elif kind is RemoteSettingsChanged:
+            if not self._ready.done():
+                self._ready.set_result(None)
+            self.on_settings()
+        elif kind is InformationalResponseReceived:
+            pass
+
+    def _forget_if_done(self, stream: GrpcStream) -> None:
+        """Drop a stream once the engine has closed it both ways."""
+        if self.h2.stream_state(stream.stream_id) == 4:  # StreamState.CLOSED
+            self._forget(stream)
+
+    def _forget(self, stream: GrpcStream) -> None:
+        self.streams.pop(stream.stream_id, None)
+
+    # ------------------------------------------------------------ output
+
+    def flush(self) -> None:
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        data = self.h2.data_to_send()
+        if data and self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def schedule_flush(self) -> None:
+        if self._flush_handle is None:
+            self._flush_handle = self.loop.call_soon(self.flush)
+
+    def _check_open(self, stream: GrpcStream) -> None:
+        if stream.error is not None:
+            raise stream.error
+        if self.is_closed:
+            raise ConnectionLostError(self.lost_reason or "connection closed")
+
+    def send_headers(
+        self, stream: GrpcStream, headers: Sequence[tuple[str, str]], end_stream: bool
+    ) -> None:
+        self._check_open(stream)
+        self.h2.send_headers(stream.stream_id, headers, end_stream)
+        self.schedule_flush()
+        self._forget_if_done(stream)
+
+    def send_data(self, stream: GrpcStream, data: bytes, end_stream: bool) -> None:
+        self._check_open(stream)
+        self.h2.send_data(stream.stream_id, data, end_stream)
+        self.schedule_flush()
+        self._forget_if_done(stream)
+
+    def reset(self, stream: GrpcStream, code: ErrorCode) -> None:
+        if self.streams.pop(stream.stream_id, None) is None and stream.error is not None:
+            return
+        if not self.is_closed and not self.h2.closed:
+            with contextlib.suppress(UsageError):
+                self.h2.reset_stream(stream.stream_id, code)
+            self.schedule_flush()
+        stream._fail(StreamResetError(stream.stream_id, code, remote=False))
+
+    def acknowledge(self, stream_id: int, length: int) -> None:
+        if not self.is_closed:
+            self.h2.acknowledge_received_data(stream_id, length)
+            self.schedule_flush()
+
+    async def wait_writable(self, stream: GrpcStream) -> None:
+        """Until the socket accepts writes and the stream's queued DATA has gone out."""
+        while (
+            not self.is_closed
+            and stream.error is None
+            and (self.write_paused or self.h2.outbound_buffered(stream.stream_id))
+        ):
+            waiter = self.loop.create_future()
+            self._drain_waiters.append(waiter)
+            await waiter
+
+    def _wake_drain_waiters(self) -> None:
+        waiters, self._drain_waiters = self._drain_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    # ------------------------------------------------------------ lifecycle
+
+    def _on_timer(self) -> None:
+        try:
+            self.h2.check_timers(self.loop.time())
+        except ProtocolError as exc:
+            self.lost_reason = f"protocol error: {exc}"
+            self.flush()
+            self._close_transport()
+            return
+        self.flush()
+        self.on_timer()
+        if not self.is_closed:
+            self._timer = self.loop.call_later(_TIMER_INTERVAL, self._on_timer)
+
+    def on_timer(self) -> None:
+        """Called once a second while open."""
+
+    def _close_transport(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+
+    def close(self, error_code: ErrorCode = ErrorCode.NO_ERROR) -> None:
+        """Send GOAWAY and close the socket now; open streams fail."""
+        if not self.is_closed and not self.h2.closed:
+            self.h2.close_connection(error_code)
+        self.flush()
+        self._close_transport()
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+
+Factory = Callable[[], GrpcConnection]

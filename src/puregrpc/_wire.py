@@ -1,0 +1,141 @@
+"""gRPC over HTTP/2: message framing, percent-encoded messages and status mappings
+(doc/PROTOCOL-HTTP2.md: W12, W16, W18, W20)."""
+
+from __future__ import annotations
+
+import struct
+
+from ._http2 import ErrorCode
+from ._status import StatusCode
+
+_PREFIX = struct.Struct(">BL")
+PREFIX_SIZE = 5
+
+
+def frame_message(payload: bytes, compressed: bool = False) -> bytes:
+    """The Length-Prefixed-Message of W12."""
+    return _PREFIX.pack(1 if compressed else 0, len(payload)) + payload
+
+
+class MessageTooLargeError(Exception):
+    """A message whose declared length exceeds the receive limit (RESOURCE_EXHAUSTED)."""
+
+
+class FramingError(Exception):
+    """A malformed Length-Prefixed-Message (INTERNAL)."""
+
+
+class MessageDecoder:
+    """Splits a stream of DATA payloads into messages, enforcing `max_size` from the prefix,
+    before a message is buffered (so an oversized one costs nothing to refuse)."""
+
+    __slots__ = ("_buffer", "max_size")
+
+    def __init__(self, max_size: int) -> None:
+        self.max_size = max_size
+        self._buffer = b""
+
+    def feed(self, data: bytes) -> list[tuple[bool, bytes]]:
+        """(compressed, payload) of every message completed by `data`."""
+        buffer = self._buffer + data if self._buffer else data
+        out: list[tuple[bool, bytes]] = []
+        pos = 0
+        end = len(buffer)
+        while end - pos >= PREFIX_SIZE:
+            flag, length = _PREFIX.unpack_from(buffer, pos)
+            if flag > 1:
+                raise FramingError(f"invalid compressed-flag {flag}")
+            if length > self.max_size:
+                raise MessageTooLargeError(
+                    f"received message larger than max ({length} vs. {self.max_size})"
+                )
+            stop = pos + PREFIX_SIZE + length
+            if stop > end:
+                break
+            out.append((flag == 1, buffer[pos + PREFIX_SIZE : stop]))
+            pos = stop
+        self._buffer = buffer[pos:] if pos < end else b""
+        return out
+
+    @property
+    def pending(self) -> bool:
+        """Whether part of a message is buffered (an error if the stream ends now)."""
+        return bool(self._buffer)
+
+
+# --- grpc-message (W16)
+
+_UNRESERVED = frozenset(range(0x20, 0x7F)) - {0x25}
+
+
+def encode_message(text: str) -> str:
+    """Percent-encode a status message: UTF-8, bytes outside 0x20-0x7E and '%' as %XX."""
+    raw = text.encode("utf-8", "surrogatepass")
+    if all(b in _UNRESERVED for b in raw):
+        return raw.decode("ascii")
+    return "".join(chr(b) if b in _UNRESERVED else f"%{b:02X}" for b in raw)
+
+
+def decode_message(text: str) -> str:
+    """Percent-decode a status message; malformed escapes are kept as they are (W16)."""
+    if "%" not in text:
+        return text
+    out = bytearray()
+    raw = text.encode("utf-8", "surrogateescape")
+    i = 0
+    while i < len(raw):
+        b = raw[i]
+        if b == 0x25 and i + 2 < len(raw) and _is_hex(raw[i + 1 : i + 3]):
+            out.append(int(raw[i + 1 : i + 3], 16))
+            i += 3
+        else:
+            out.append(b)
+            i += 1
+    return out.decode("utf-8", "replace")
+
+
+def _is_hex(pair: bytes) -> bool:
+    return len(pair) == 2 and all(c in b"0123456789abcdefABCDEF" for c in pair)
+
+
+# --- status mappings
+
+_RST_TO_STATUS: dict[int, StatusCode] = {
+    ErrorCode.NO_ERROR: StatusCode.INTERNAL,
+    ErrorCode.PROTOCOL_ERROR: StatusCode.INTERNAL,
+    ErrorCode.INTERNAL_ERROR: StatusCode.INTERNAL,
+    ErrorCode.FLOW_CONTROL_ERROR: StatusCode.INTERNAL,
+    ErrorCode.SETTINGS_TIMEOUT: StatusCode.INTERNAL,
+    ErrorCode.STREAM_CLOSED: StatusCode.INTERNAL,
+    ErrorCode.FRAME_SIZE_ERROR: StatusCode.INTERNAL,
+    ErrorCode.REFUSED_STREAM: StatusCode.UNAVAILABLE,
+    ErrorCode.CANCEL: StatusCode.CANCELLED,
+    ErrorCode.COMPRESSION_ERROR: StatusCode.INTERNAL,
+    ErrorCode.CONNECT_ERROR: StatusCode.INTERNAL,
+    ErrorCode.ENHANCE_YOUR_CALM: StatusCode.RESOURCE_EXHAUSTED,
+    ErrorCode.INADEQUATE_SECURITY: StatusCode.PERMISSION_DENIED,
+    ErrorCode.HTTP_1_1_REQUIRED: StatusCode.INTERNAL,
+}
+
+
+def status_for_reset(code: ErrorCode | int) -> StatusCode:
+    """The status a client reports for a RST_STREAM code (W20)."""
+    return _RST_TO_STATUS.get(int(code), StatusCode.INTERNAL)
+
+
+_HTTP_TO_STATUS = {
+    400: StatusCode.INTERNAL,
+    401: StatusCode.UNAUTHENTICATED,
+    403: StatusCode.PERMISSION_DENIED,
+    404: StatusCode.UNIMPLEMENTED,
+    429: StatusCode.UNAVAILABLE,
+    502: StatusCode.UNAVAILABLE,
+    503: StatusCode.UNAVAILABLE,
+    504: StatusCode.UNAVAILABLE,
+}
+
+
+def status_for_http(status: int) -> StatusCode:
+    """The status for a non-200 HTTP response without grpc-status
+    (doc/http-grpc-status-mapping.md)."""
+    return _HTTP_TO_STATUS.get(status, StatusCode.UNKNOWN)
