@@ -26,10 +26,18 @@ ALLOWED: dict[str, set[str]] = {
     "_wire": {"_http2", *L0},
     "_compression": set(),
     "_transport": {"_http2", *L0, *L2},
+    "_interceptors": {"_server", *L0},
     "_handlers": {"_server", *L0},
-    "_server": {"_http2", "_transport", "_handlers", *L0, *L2},
-    "_channel": {"_http2", "_transport", *L0, *L2},
+    "_server": {"_http2", "_transport", "_handlers", "_interceptors", *L0, *L2},
+    "_channel": {"_http2", "_transport", "_interceptors", *L0, *L2},
 }
+
+
+def test_runtime_never_imports_codegen() -> None:
+    for path in sorted(SRC.rglob("*.py")):
+        if "_codegen" in path.parts or path.name == "__main__.py":
+            continue
+        assert not any("_codegen" in name for name in _imports(path)), path
 
 
 def _imports(path: Path) -> set[str]:

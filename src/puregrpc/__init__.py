@@ -18,6 +18,7 @@ from ._channel import (
     UnaryUnaryCall,
     UnaryUnaryMultiCallable,
 )
+from ._credentials import channel_ssl_context, server_ssl_context
 from ._handlers import (
     MethodHandler,
     ServiceDefinition,
@@ -26,6 +27,7 @@ from ._handlers import (
     unary_stream_handler,
     unary_unary_handler,
 )
+from ._interceptors import ClientCallDetails, ClientInterceptor, ServerInterceptor
 from ._metadata import Metadata, MetadataError, MetadataLike
 from ._server import Server, ServicerContext
 from ._status import AbortError, RpcError, Status, StatusCode
@@ -33,12 +35,15 @@ from ._status import AbortError, RpcError, Status, StatusCode
 __all__ = [
     "AbortError",
     "Channel",
+    "ClientCallDetails",
+    "ClientInterceptor",
     "Metadata",
     "MetadataError",
     "MetadataLike",
     "MethodHandler",
     "RpcError",
     "Server",
+    "ServerInterceptor",
     "ServiceDefinition",
     "ServicerContext",
     "Status",
@@ -52,6 +57,8 @@ __all__ = [
     "UnaryUnaryCall",
     "UnaryUnaryMultiCallable",
     "__version__",
+    "channel_ssl_context",
+    "server_ssl_context",
     "stream_stream_handler",
     "stream_unary_handler",
     "unary_stream_handler",

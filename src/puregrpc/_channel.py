@@ -11,8 +11,10 @@ from typing import Any, Generic, TypeVar, cast
 
 from . import __version__
 from ._compression import ACCEPT_ENCODING, CODECS, IDENTITY, DecompressedTooLargeError
+from ._credentials import ensure_alpn_h2
 from ._deadline import current_deadline, encode_timeout
 from ._http2 import ErrorCode, H2Config, UsageError
+from ._interceptors import ClientCallDetails, ClientChain, ClientInterceptor
 from ._metadata import Metadata, MetadataLike
 from ._status import RpcError, Status, StatusCode, status_code
 from ._target import Target, parse_target
@@ -91,14 +93,19 @@ class Channel:
         *,
         ssl_context: ssl.SSLContext | None = None,
         authority: str | None = None,
+        server_hostname: str | None = None,
         compression: str | None = None,
         max_receive_message_length: int = DEFAULT_MAX_RECEIVE,
         max_send_message_length: int | None = None,
         user_agent: str | None = None,
         options: Iterable[tuple[str, Any]] | None = None,
+        interceptors: Iterable[ClientInterceptor] = (),
     ) -> None:
+        self._chain = ClientChain(tuple(interceptors))
         self._target: Target = parse_target(target)
-        self._ssl = ssl_context
+        self._ssl = ensure_alpn_h2(ssl_context) if ssl_context is not None else None
+        # The name the server's certificate must match (and SNI), when not the target host.
+        self._server_hostname = server_hostname or self._target.host
         self._scheme = "https" if ssl_context is not None else "http"
         self._authority = authority or self._target.authority
         if compression is not None and compression != IDENTITY and compression not in CODECS:
@@ -138,6 +145,7 @@ class Channel:
         def factory() -> _ClientConnection:
             return _ClientConnection(config, self._max_receive)
 
+        conn: _ClientConnection | None = None
         try:
             async with asyncio.timeout(timeout):
                 if target.unix_path is not None:
@@ -145,7 +153,7 @@ class Channel:
                         factory,
                         target.unix_path,
                         ssl=self._ssl,
-                        server_hostname=target.host if self._ssl else None,
+                        server_hostname=self._server_hostname if self._ssl else None,
                     )
                 else:
                     _, conn = await loop.create_connection(
@@ -153,24 +161,30 @@ class Channel:
                         target.host,
                         target.port,
                         ssl=self._ssl,
-                        server_hostname=target.host if self._ssl else None,
+                        server_hostname=self._server_hostname if self._ssl else None,
+                    )
+                if self._ssl is not None and (
+                    conn.ssl_object is None or conn.ssl_object.selected_alpn_protocol() != "h2"
+                ):
+                    conn.abort()  # W22; checked before waiting for SETTINGS it may never send
+                    raise RpcError(
+                        Status(StatusCode.UNAVAILABLE, "server did not negotiate ALPN h2")
                     )
                 await conn.wait_ready()
         except TimeoutError:
+            if conn is not None:
+                conn.abort()
             if deadline is not None and loop.time() >= deadline:
                 raise RpcError(Status(StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")) from None
             raise RpcError(
                 Status(StatusCode.UNAVAILABLE, f"connect to {target.display} timed out")
             ) from None
         except (OSError, ConnectionLostError, ssl.SSLError) as exc:
+            if conn is not None:
+                conn.abort()
             raise RpcError(
                 Status(StatusCode.UNAVAILABLE, f"failed to connect to {target.display}: {exc}")
             ) from None
-        if self._ssl is not None:
-            ssl_object = conn.ssl_object
-            if ssl_object is None or ssl_object.selected_alpn_protocol() != "h2":
-                conn.close()
-                raise RpcError(Status(StatusCode.UNAVAILABLE, "server did not negotiate ALPN h2"))
         self._conn = conn
         return conn
 
@@ -422,6 +436,8 @@ class _Call(Generic[Req, Resp]):
         self._done = loop.create_future()
         self._cancelled = False
         self._writes_done = False
+        self._chain = channel._chain
+        self._details: ClientCallDetails | None = None
 
     # -- public surface shared by every call
     def cancel(self) -> bool:
@@ -473,6 +489,10 @@ class _Call(Generic[Req, Resp]):
         if self._status is not None:
             return
         self._status = status
+        if self._chain.on_end:
+            details = self._details or ClientCallDetails(self._method, list(self._metadata), None)
+            for interceptor in self._chain.on_end:
+                interceptor.on_end(status, details)
         if self._stream is not None and reset is not None:
             self._stream.reset(reset)
         writer = self._writer
@@ -522,6 +542,10 @@ class _Call(Generic[Req, Resp]):
             try:
                 stream: GrpcStream = await self._guard(self._open())
             except BaseException as exc:
+                if isinstance(exc, RpcError):
+                    self._finish(exc.status)  # e.g. refused by an interceptor's on_call
+                elif isinstance(exc, Exception):
+                    self._finish(Status(StatusCode.UNKNOWN, f"call failed to start: {exc}"))
                 self._started.set_exception(exc)
                 self._started.exception()
                 raise
@@ -529,8 +553,22 @@ class _Call(Generic[Req, Resp]):
             return stream
         return await asyncio.shield(self._started)
 
+    async def _intercept_call(self) -> None:
+        """Run the interceptors' `on_call`; they may change metadata and timeout."""
+        timeout = None if self._deadline is None else self._deadline - self._loop.time()
+        details = self._details = ClientCallDetails(self._method, list(self._metadata), timeout)
+        for interceptor in self._chain.on_call:
+            await interceptor.on_call(details)
+        self._metadata = Metadata(details.metadata)
+        if details.timeout != timeout:
+            self._deadline = (
+                None if details.timeout is None else self._loop.time() + details.timeout
+            )
+
     async def _open(self) -> GrpcStream:
         channel = self._channel
+        if self._chain.on_call or self._chain.on_request or self._chain.on_response:
+            await self._intercept_call()
         for _attempt in range(2):  # one transparent retry of a stream the server refused (RT7)
             conn = await channel._connection(self._deadline)
             await conn.wait_slot()
@@ -556,6 +594,10 @@ class _Call(Generic[Req, Resp]):
         raise ConnectionLostError(f"no usable connection to {channel._target.display}")
 
     async def _send(self, stream: GrpcStream, message: Req, end: bool = False) -> None:
+        if self._chain.on_request:
+            assert self._details is not None
+            for interceptor in self._chain.on_request:
+                message = await interceptor.on_request(message, self._details)
         payload = self._serialize(message) if self._serialize is not None else bytes(message)  # type: ignore[call-overload]
         limit = self._channel._max_send
         if limit is not None and len(payload) > limit:
@@ -682,15 +724,21 @@ class _Call(Generic[Req, Resp]):
                     Status(StatusCode.INTERNAL, f"decompression failed: {exc}"), ErrorCode.CANCEL
                 )
                 raise self._error() from None
-        if self._deserialize is None:
-            return cast(Resp, payload)
-        try:
-            return self._deserialize(payload)
-        except Exception as exc:
-            self._finish(
-                Status(StatusCode.INTERNAL, f"could not parse response: {exc}"), ErrorCode.CANCEL
-            )
-            raise self._error() from None
+        response = cast(Resp, payload)
+        if self._deserialize is not None:
+            try:
+                response = self._deserialize(payload)
+            except Exception as exc:
+                self._finish(
+                    Status(StatusCode.INTERNAL, f"could not parse response: {exc}"),
+                    ErrorCode.CANCEL,
+                )
+                raise self._error() from None
+        if self._chain.on_response:
+            assert self._details is not None
+            for interceptor in self._chain.on_response:
+                response = await interceptor.on_response(response, self._details)
+        return response
 
     async def _wait_status(self) -> Status:
         if self._status is None:

@@ -11,9 +11,11 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any, Generic, NoReturn, TypeVar
 
 from ._compression import ACCEPT_ENCODING, CODECS, IDENTITY, DecompressedTooLargeError
+from ._credentials import ensure_alpn_h2, negotiated_h2
 from ._deadline import TimeoutFormatError, current_deadline, decode_timeout
 from ._handlers import MethodHandler, ServiceDefinition
 from ._http2 import ErrorCode, H2Config
+from ._interceptors import ServerChain, ServerInterceptor
 from ._metadata import Metadata, MetadataLike
 from ._status import AbortError, RpcError, Status, StatusCode
 from ._transport._grpc_connection import (
@@ -154,6 +156,7 @@ class _ServerCall:
         self.metadata = Metadata()
         self.deadline: float | None = None
         self.handler: MethodHandler[Any, Any] | None = None
+        self.path = ""
         self.request_encoding = IDENTITY
         self.accept_encodings = frozenset({IDENTITY})
         self.response_encoding = IDENTITY
@@ -165,6 +168,8 @@ class _ServerCall:
         self.details = ""
         self.trailing_metadata = Metadata()
         self.task: asyncio.Task[None] | None = None
+        self.context: ServicerContext[Any, Any] = ServicerContext(self)
+        self.chain = server._chain
 
     # -- request
     def parse(self) -> Status | None:
@@ -179,7 +184,7 @@ class _ServerCall:
             return Status(StatusCode.UNKNOWN, f"invalid content-type {content_type!r}")
         if fields.get(":method") != "POST":
             return Status(StatusCode.UNIMPLEMENTED, f"method {fields.get(':method')} not allowed")
-        path = fields.get(":path", "")
+        path = self.path = fields.get(":path", "")
         self.handler = self.server._methods.get(path)
         if self.handler is None:
             return Status(StatusCode.UNIMPLEMENTED, f"Method not found: {path}")
@@ -229,14 +234,17 @@ class _ServerCall:
                 ) from None
         assert self.handler is not None
         deserialize = self.handler.request_deserializer
-        if deserialize is None:
-            return payload
-        try:
-            return deserialize(payload)
-        except Exception as exc:
-            raise AbortError(
-                Status(StatusCode.INTERNAL, f"could not parse request: {exc}")
-            ) from None
+        request: Any = payload
+        if deserialize is not None:
+            try:
+                request = deserialize(payload)
+            except Exception as exc:
+                raise AbortError(
+                    Status(StatusCode.INTERNAL, f"could not parse request: {exc}")
+                ) from None
+        for interceptor in self.chain.on_request:
+            request = await interceptor.on_request(request, self.context)
+        return request
 
     async def requests(self) -> AsyncIterator[Any]:
         while True:
@@ -273,6 +281,8 @@ class _ServerCall:
         if not self.headers_sent:
             self.send_initial_metadata(Metadata())
         assert self.handler is not None
+        for interceptor in self.chain.on_response:
+            message = await interceptor.on_response(message, self.context)
         serialize = self.handler.response_serializer
         payload = serialize(message) if serialize is not None else bytes(message)
         compress = self.response_encoding != IDENTITY and self.compress_next
@@ -289,6 +299,11 @@ class _ServerCall:
         if self.ended:
             return
         self.ended = True
+        for interceptor in self.chain.on_end:
+            try:
+                interceptor.on_end(status, self.context)
+            except Exception:
+                logger.exception("server interceptor on_end raised")
         trailers = [("grpc-status", str(int(status.code)))]
         if status.details:
             trailers.append(("grpc-message", encode_message(status.details)))
@@ -347,9 +362,11 @@ class _ServerCall:
             self.conn.call_finished(self)
 
     async def _run_handler(self, handler: MethodHandler[Any, Any]) -> Status | None:
-        context: ServicerContext[Any, Any] = ServicerContext(self)
+        context = self.context
         try:
             async with asyncio.timeout_at(self.deadline):
+                for interceptor in self.chain.on_call:
+                    await interceptor.on_call(self.path, context)
                 await self._dispatch(handler, context)
         except TimeoutError:
             if self.cancelled:
@@ -414,6 +431,11 @@ class _ServerConnection(GrpcConnection):
         self._shutdown_phase = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if not negotiated_h2(transport.get_extra_info("ssl_object")):
+            logger.info("closing a TLS connection that did not negotiate ALPN h2")
+            assert isinstance(transport, asyncio.Transport)
+            transport.abort()  # W22: gRPC over TLS is h2 by ALPN only; no TLS goodbye
+            return
         super().connection_made(transport)
         self.server._connections.add(self)
 
@@ -461,13 +483,16 @@ class Server:
         max_receive_message_length: int = DEFAULT_MAX_RECEIVE,
         max_concurrent_streams: int = 1000,
         ssl_context: ssl.SSLContext | None = None,
+        interceptors: Sequence[ServerInterceptor] = (),
     ) -> None:
+        self._chain = ServerChain(tuple(interceptors))
         self._methods: dict[str, MethodHandler[Any, Any]] = {}
         self._services: dict[str, ServiceDefinition] = {}
         self._max_receive = max_receive_message_length
         self._h2_config = H2Config(client_side=False, max_concurrent_streams=max_concurrent_streams)
-        self._ssl = ssl_context
+        self._ssl = ensure_alpn_h2(ssl_context) if ssl_context is not None else None
         self._servers: list[asyncio.Server] = []
+        self._unix_paths: list[tuple[str, int]] = []  # (path, inode) of sockets we bound
         self._connections: set[_ServerConnection] = set()
         self._stopping = False
         self._stopped: asyncio.Event | None = None
@@ -496,6 +521,7 @@ class Server:
                 os.unlink(path)
             server = await loop.create_unix_server(self._make_protocol, path, ssl=self._ssl)
             self._servers.append(server)
+            self._unix_paths.append((path, os.stat(path).st_ino))
             return 0
         host, port = _split_host_port(address)
         server = await loop.create_server(
@@ -537,6 +563,11 @@ class Server:
         for server in self._servers:
             await server.wait_closed()
         self._servers.clear()
+        for path, inode in self._unix_paths:
+            with contextlib.suppress(OSError):
+                if os.stat(path).st_ino == inode:  # not a socket bound since by someone else
+                    os.unlink(path)
+        self._unix_paths.clear()
         if self._stopped is not None:
             self._stopped.set()
 
