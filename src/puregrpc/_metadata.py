@@ -152,7 +152,7 @@ def decode_binary(text: str) -> bytes:
         return base64.b64decode(padded, validate=True)
     except (binascii.Error, ValueError):
         try:
-            return base64.urlsafe_b64decode(padded)
+            return base64.b64decode(padded, altchars=b"-_", validate=True)  # URL-safe alphabet
         except (binascii.Error, ValueError):
             return text.encode("latin-1", "replace")
 

@@ -53,6 +53,6 @@ def _host_port(text: str, target: str) -> tuple[str, int]:
         raise TargetError(f"target {target!r} names no host")
     if not port_text:
         return host, DEFAULT_PORT
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+    if not (port_text.isascii() and port_text.isdigit()) or not 0 < int(port_text) < 65536:
         raise TargetError(f"target {target!r} has an invalid port {port_text!r}")
     return host, int(port_text)

@@ -78,7 +78,7 @@ def encode_message(text: str) -> str:
 
 def decode_message(text: str) -> str:
     """Percent-decode a status message; malformed escapes are kept as they are (W16)."""
-    if "%" not in text:
+    if "%" not in text and text.isascii():
         return text
     out = bytearray()
     raw = text.encode("utf-8", "surrogateescape")
