@@ -34,6 +34,8 @@ class EchoService:
         if request == b"metadata":
             await context.send_initial_metadata([("x-initial", "yes")])
             context.set_trailing_metadata([("x-trailing-bin", b"\x00\x01\x02")])
+        if request == b"slow":
+            await asyncio.sleep(0.3)
         if request == b"remaining":
             remaining = context.time_remaining()
             return str(remaining).encode()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import random
 import ssl
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Generator, Iterable
 from typing import Any, Generic, TypeVar, cast
@@ -13,7 +15,7 @@ from . import __version__
 from ._compression import ACCEPT_ENCODING, CODECS, IDENTITY, DecompressedTooLargeError
 from ._credentials import ensure_alpn_h2
 from ._deadline import current_deadline, encode_timeout
-from ._http2 import ErrorCode, H2Config, UsageError
+from ._http2 import ConnectionTerminated, ErrorCode, H2Config, UsageError
 from ._interceptors import ClientCallDetails, ClientChain, ClientInterceptor
 from ._metadata import Metadata, MetadataLike
 from ._status import RpcError, Status, StatusCode, status_code
@@ -25,6 +27,7 @@ from ._transport._grpc_connection import (
     StreamResetError,
     TransportError,
 )
+from ._transport._keepalive import MIN_KEEPALIVE_TIME, KeepalivePolicy
 from ._wire import (
     FramingError,
     MessageTooLargeError,
@@ -40,14 +43,26 @@ Resp = TypeVar("Resp")
 USER_AGENT = f"grpc-python-puregrpc/{__version__}"
 DEFAULT_MAX_RECEIVE = 4 * 1024 * 1024
 _CONNECT_TIMEOUT = 20.0  # K6 MIN_CONNECT_TIMEOUT
+INITIAL_BACKOFF = 1.0  # K6
+BACKOFF_MULTIPLIER = 1.6
+MAX_BACKOFF = 120.0
+
+logger = logging.getLogger("puregrpc.channel")
 
 
 class _ClientConnection(GrpcConnection):
     """A client connection: opens streams, respecting the server's concurrency limit."""
 
-    def __init__(self, config: H2Config, max_receive: int) -> None:
-        super().__init__(config, max_receive)
+    def __init__(
+        self,
+        config: H2Config,
+        max_receive: int,
+        keepalive: KeepalivePolicy | None,
+        on_too_many_pings: Callable[[], None],
+    ) -> None:
+        super().__init__(config, max_receive, keepalive)
         self._slot_waiters: list[asyncio.Future[None]] = []
+        self._on_too_many_pings = on_too_many_pings
 
     def open_stream(self, headers: list[tuple[str, str]], end_stream: bool) -> GrpcStream:
         h2 = self.h2
@@ -70,12 +85,20 @@ class _ClientConnection(GrpcConnection):
     def _forget(self, stream: GrpcStream) -> None:
         super()._forget(stream)
         self._wake_slots()
+        if self.goaway_received and not self.streams:
+            self.close()  # drained after the server's GOAWAY: new calls use a new connection
 
     def on_lost(self) -> None:
         self._wake_slots()
 
-    def on_goaway(self, event: Any) -> None:
+    def on_goaway(self, event: ConnectionTerminated) -> None:
+        if event.error_code == ErrorCode.ENHANCE_YOUR_CALM and (
+            event.additional_data == b"too_many_pings"
+        ):
+            self._on_too_many_pings()
         self._wake_slots()
+        if not self.streams:
+            self.close()
 
     def _wake_slots(self) -> None:
         waiters, self._slot_waiters = self._slot_waiters, []
@@ -100,8 +123,19 @@ class Channel:
         user_agent: str | None = None,
         options: Iterable[tuple[str, Any]] | None = None,
         interceptors: Iterable[ClientInterceptor] = (),
+        keepalive_time: float | None = None,
+        keepalive_timeout: float = 20.0,
+        keepalive_without_calls: bool = False,
     ) -> None:
         self._chain = ClientChain(tuple(interceptors))
+        self._keepalive: KeepalivePolicy | None = None
+        if keepalive_time is not None:  # K1: infinite by default, never below 10 s
+            self._keepalive = KeepalivePolicy(
+                max(keepalive_time, MIN_KEEPALIVE_TIME), keepalive_timeout, keepalive_without_calls
+            )
+        self._backoff = INITIAL_BACKOFF
+        self._retry_at = 0.0
+        self._last_failure: Status | None = None
         self._target: Target = parse_target(target)
         self._ssl = ensure_alpn_h2(ssl_context) if ssl_context is not None else None
         # The name the server's certificate must match (and SNI), when not the target host.
@@ -116,11 +150,14 @@ class Channel:
         self._user_agent = f"{user_agent} {USER_AGENT}" if user_agent else USER_AGENT
         self._options = dict(options or ())
         self._conn: _ClientConnection | None = None
+        self._draining: set[_ClientConnection] = set()
         self._connecting: asyncio.Lock | None = None
         self._closed = False
 
     # -- connections
-    async def _connection(self, deadline: float | None) -> _ClientConnection:
+    async def _connection(
+        self, deadline: float | None, wait_for_ready: bool = False
+    ) -> _ClientConnection:
         conn = self._conn
         if conn is not None and conn.is_usable:
             return conn
@@ -132,7 +169,45 @@ class Channel:
             conn = self._conn
             if conn is not None and conn.is_usable:
                 return conn
-            return await self._connect(deadline)
+            if conn is not None and not conn.is_closed:
+                self._draining.add(conn)  # finishes its calls, then closes itself
+            self._conn = None
+            loop = asyncio.get_running_loop()
+            while True:
+                wait = self._retry_at - loop.time()
+                if wait > 0:
+                    # Within the reconnect backoff (K6): fail fast unless waiting for ready (WF1).
+                    if not wait_for_ready and self._last_failure is not None:
+                        raise RpcError(self._last_failure)
+                    if deadline is not None and loop.time() + wait >= deadline:
+                        raise RpcError(Status(StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded"))
+                    await asyncio.sleep(wait)
+                try:
+                    conn = await self._connect(deadline)
+                except RpcError as exc:
+                    if exc.code() != StatusCode.UNAVAILABLE:
+                        raise
+                    self._last_failure = exc.status
+                    self._retry_at = loop.time() + self._backoff * random.uniform(0.8, 1.2)
+                    self._backoff = min(self._backoff * BACKOFF_MULTIPLIER, MAX_BACKOFF)
+                    if not wait_for_ready:
+                        raise
+                    continue
+                self._backoff = INITIAL_BACKOFF  # reset once the server's SETTINGS arrived
+                self._retry_at = 0.0
+                self._last_failure = None
+                return conn
+
+    def _too_many_pings(self) -> None:
+        """K3: the server said we ping too often; double the interval for new connections."""
+        policy = self._keepalive
+        if policy is not None:
+            logger.warning(
+                "server sent GOAWAY too_many_pings; keepalive time now %.0f s", policy.time * 2
+            )
+            self._keepalive = KeepalivePolicy(
+                policy.time * 2, policy.timeout, policy.permit_without_calls
+            )
 
     async def _connect(self, deadline: float | None) -> _ClientConnection:
         loop = asyncio.get_running_loop()
@@ -143,7 +218,9 @@ class Channel:
             timeout = max(0.0, min(timeout, deadline - loop.time()))
 
         def factory() -> _ClientConnection:
-            return _ClientConnection(config, self._max_receive)
+            return _ClientConnection(
+                config, self._max_receive, self._keepalive, self._too_many_pings
+            )
 
         conn: _ClientConnection | None = None
         try:
@@ -180,10 +257,17 @@ class Channel:
                 Status(StatusCode.UNAVAILABLE, f"connect to {target.display} timed out")
             ) from None
         except (OSError, ConnectionLostError, ssl.SSLError) as exc:
+            hint = ""
             if conn is not None:
                 conn.abort()
+                if self._ssl is not None and isinstance(exc, ConnectionLostError):
+                    # asyncio drops the TLS alert of a server refusing our certificate
+                    hint = " (closed by the server after the TLS handshake: it may require a "
+                    hint += "client certificate or have refused ours)"
             raise RpcError(
-                Status(StatusCode.UNAVAILABLE, f"failed to connect to {target.display}: {exc}")
+                Status(
+                    StatusCode.UNAVAILABLE, f"failed to connect to {target.display}: {exc}{hint}"
+                )
             ) from None
         self._conn = conn
         return conn
@@ -249,12 +333,14 @@ class Channel:
     async def close(self, grace: float | None = None) -> None:
         """Close the connection; calls still running fail with CANCELLED."""
         self._closed = True
-        conn = self._conn
+        connections = [c for c in (self._conn, *self._draining) if c is not None]
         self._conn = None
-        if conn is not None:
+        self._draining.clear()
+        for conn in connections:
             for stream in list(conn.streams.values()):
                 stream.reset(ErrorCode.CANCEL)
             conn.close()
+        for conn in connections:
             try:
                 await asyncio.wait_for(conn.wait_closed(), 5.0)
             except TimeoutError:
@@ -309,6 +395,7 @@ class UnaryUnaryMultiCallable(_MultiCallable[Req, Resp]):
             compression,
         )
         call._requests = _one(request)
+        call._wait_for_ready = bool(wait_for_ready)
         return call
 
 
@@ -333,6 +420,7 @@ class UnaryStreamMultiCallable(_MultiCallable[Req, Resp]):
             compression,
         )
         call._requests = _one(request)
+        call._wait_for_ready = bool(wait_for_ready)
         return call
 
 
@@ -357,6 +445,7 @@ class StreamUnaryMultiCallable(_MultiCallable[Req, Resp]):
             compression,
         )
         call._requests = request_iterator
+        call._wait_for_ready = bool(wait_for_ready)
         return call
 
 
@@ -381,6 +470,7 @@ class StreamStreamMultiCallable(_MultiCallable[Req, Resp]):
             compression,
         )
         call._requests = request_iterator
+        call._wait_for_ready = bool(wait_for_ready)
         return call
 
 
@@ -438,6 +528,7 @@ class _Call(Generic[Req, Resp]):
         self._writes_done = False
         self._chain = channel._chain
         self._details: ClientCallDetails | None = None
+        self._wait_for_ready = False
 
     # -- public surface shared by every call
     def cancel(self) -> bool:
@@ -570,7 +661,7 @@ class _Call(Generic[Req, Resp]):
         if self._chain.on_call or self._chain.on_request or self._chain.on_response:
             await self._intercept_call()
         for _attempt in range(2):  # one transparent retry of a stream the server refused (RT7)
-            conn = await channel._connection(self._deadline)
+            conn = await channel._connection(self._deadline, self._wait_for_ready)
             await conn.wait_slot()
             if not conn.is_usable:
                 continue
@@ -676,7 +767,7 @@ class _Call(Generic[Req, Resp]):
             if http != "200" and http.isdigit():
                 return Status(status_for_http(int(http)), f"HTTP status {http}")
             return Status(StatusCode.UNKNOWN, "server sent no grpc-status")
-        code = status_code(int(raw)) if raw.isdigit() else StatusCode.UNKNOWN
+        code = status_code(int(raw)) if raw.isascii() and raw.isdigit() else StatusCode.UNKNOWN
         details = decode_message(fields.get("grpc-message", ""))
         rich = None
         if "grpc-status-details-bin" in fields:
@@ -760,8 +851,9 @@ class _Call(Generic[Req, Resp]):
     async def _unary_response(self) -> Resp:
         try:
             response = await self._read()
-            if response is None:
-                raise RpcError(Status(StatusCode.UNIMPLEMENTED, "server sent no response message"))
+            if response is None:  # S2: cardinality violation; the call reports it too
+                self._status = Status(StatusCode.UNIMPLEMENTED, "server sent no response message")
+                raise self._error()
             if await self._read() is not None:
                 self._finish(
                     Status(StatusCode.UNIMPLEMENTED, "server sent more than one response"),

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import random
 import ssl
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, Generic, NoReturn, TypeVar
@@ -24,6 +25,7 @@ from ._transport._grpc_connection import (
     GrpcStream,
     StreamResetError,
 )
+from ._transport._keepalive import KeepalivePolicy, PingPolicy
 from ._wire import FramingError, MessageTooLargeError, encode_message, frame_message
 
 logger = logging.getLogger("puregrpc.server")
@@ -425,10 +427,17 @@ class _ServerCall:
 
 class _ServerConnection(GrpcConnection):
     def __init__(self, server: Server, config: H2Config) -> None:
-        super().__init__(config, server._max_receive)
+        super().__init__(config, server._max_receive, server._keepalive, server._ping_policy)
         self.server = server
         self.calls: set[_ServerCall] = set()
         self._shutdown_phase = 0
+        self._shutdown_started = 0.0
+        now = self.loop.time()
+        self._idle_since: float | None = now
+        self._expires: float | None = None
+        if server._max_age is not None:
+            self._expires = now + server._max_age * random.uniform(0.9, 1.1)  # K5 jitter
+        self._hard_deadline: float | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if not negotiated_h2(transport.get_extra_info("ssl_object")):
@@ -446,11 +455,33 @@ class _ServerConnection(GrpcConnection):
         call = _ServerCall(self.server, self, stream)
         stream.on_fail = call.on_stream_failed
         self.calls.add(call)
+        self._idle_since = None
         call.task = self.loop.create_task(call.run())
 
     def call_finished(self, call: _ServerCall) -> None:
         self.calls.discard(call)
-        if self._shutdown_phase == 2 and not self.calls:
+        if not self.calls:
+            self._idle_since = self.loop.time()
+            if self._shutdown_phase == 2:
+                self.close()
+
+    def on_timer(self) -> None:
+        """K5: max connection idle and age, and the end of a drain that takes too long."""
+        now = self.loop.time()
+        server = self.server
+        if self._shutdown_phase == 1 and now - self._shutdown_started > 5.0:
+            self.on_ping_ack(b"shutdown")  # the client never answered our PING: go on
+        idle_for = None if self._idle_since is None else now - self._idle_since
+        if server._max_idle is not None and idle_for is not None and idle_for >= server._max_idle:
+            self.start_shutdown(b"max_idle")
+        if self._expires is not None and now >= self._expires:
+            self._expires = None
+            self.start_shutdown(b"max_age")
+            if server._max_age_grace is not None:
+                self._hard_deadline = now + server._max_age_grace
+        if self._hard_deadline is not None and now >= self._hard_deadline:
+            for call in list(self.calls):
+                call.on_stream_failed(ConnectionLostError("max connection age reached"))
             self.close()
 
     def on_lost(self) -> None:
@@ -458,11 +489,13 @@ class _ServerConnection(GrpcConnection):
         for call in list(self.calls):
             call.on_stream_failed(ConnectionLostError("connection lost"))
 
-    def start_shutdown(self) -> None:
+    def start_shutdown(self, reason: bytes = b"") -> None:
+        """Two-phase GOAWAY (K5, W23): calls already started may finish."""
         if self._shutdown_phase or self.is_closed:
             return
         self._shutdown_phase = 1
-        self.h2.start_graceful_shutdown(b"shutdown")
+        self._shutdown_started = self.loop.time()
+        self.h2.start_graceful_shutdown(b"shutdown", reason)
         self.flush()
 
     def on_ping_ack(self, data: bytes) -> None:
@@ -484,8 +517,26 @@ class Server:
         max_concurrent_streams: int = 1000,
         ssl_context: ssl.SSLContext | None = None,
         interceptors: Sequence[ServerInterceptor] = (),
+        keepalive_time: float | None = 7200.0,
+        keepalive_timeout: float = 20.0,
+        permit_keepalive_time: float = 300.0,
+        permit_keepalive_without_calls: bool = False,
+        max_connection_idle: float | None = None,
+        max_connection_age: float | None = None,
+        max_connection_age_grace: float | None = None,
     ) -> None:
+        """Keepalive and connection limits follow gRFC A8/A9 (K2, K5); times in seconds,
+        None for never."""
         self._chain = ServerChain(tuple(interceptors))
+        self._keepalive = (
+            KeepalivePolicy(keepalive_time, keepalive_timeout, permit_without_calls=True)
+            if keepalive_time is not None
+            else None
+        )
+        self._ping_policy = PingPolicy(permit_keepalive_time, permit_keepalive_without_calls)
+        self._max_idle = max_connection_idle
+        self._max_age = max_connection_age
+        self._max_age_grace = max_connection_age_grace
         self._methods: dict[str, MethodHandler[Any, Any]] = {}
         self._services: dict[str, ServiceDefinition] = {}
         self._max_receive = max_receive_message_length

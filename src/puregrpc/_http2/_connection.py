@@ -537,14 +537,16 @@ class H2Connection:
         if error_code != ErrorCode.NO_ERROR:
             self._closed = True
 
-    def start_graceful_shutdown(self, ping_data: bytes = b"shutdown") -> None:
+    def start_graceful_shutdown(
+        self, ping_data: bytes = b"shutdown", additional_data: bytes = b""
+    ) -> None:
         """First phase of a graceful shutdown: GOAWAY with the maximum stream id and a PING.
         When the PING's ACK arrives (every stream the peer started before is then known),
         call `close_connection()` for the second GOAWAY."""
         if self._goaway_sent_last_id is not None or self._closed:
             return
         self._goaway_sent_last_id = F.MAX_STREAM_ID
-        self._out.append(F.build_goaway(F.MAX_STREAM_ID, ErrorCode.NO_ERROR))
+        self._out.append(F.build_goaway(F.MAX_STREAM_ID, ErrorCode.NO_ERROR, additional_data))
         self.ping(ping_data)
 
     def check_timers(self, now: float) -> None:

@@ -32,6 +32,7 @@ from puregrpc._http2 import (
     Headers,
     InformationalResponseReceived,
     PingAckReceived,
+    PingReceived,
     ProtocolError,
     RemoteSettingsChanged,
     RequestReceived,
@@ -41,6 +42,12 @@ from puregrpc._http2 import (
     StreamReset,
     TrailersReceived,
     UsageError,
+)
+from puregrpc._transport._keepalive import (
+    KEEPALIVE_PING,
+    KeepalivePolicy,
+    KeepaliveState,
+    PingPolicy,
 )
 from puregrpc._wire import FramingError, MessageDecoder, MessageTooLargeError
 
@@ -259,10 +266,18 @@ class GrpcStream:
 class GrpcConnection(asyncio.Protocol):
     """The protocol of one connection. Subclasses decide what to do with new streams."""
 
-    def __init__(self, config: H2Config, max_receive: int) -> None:
+    def __init__(
+        self,
+        config: H2Config,
+        max_receive: int,
+        keepalive: KeepalivePolicy | None = None,
+        ping_policy: PingPolicy | None = None,
+    ) -> None:
         self.h2 = H2Connection(config)
         self.max_receive = max_receive
         self.loop = asyncio.get_running_loop()
+        self.keepalive = KeepaliveState(keepalive, self.loop.time())
+        self.ping_policy = ping_policy
         self.transport: asyncio.Transport | None = None
         self.streams: dict[int, GrpcStream] = {}
         self.write_paused = False
@@ -288,6 +303,7 @@ class GrpcConnection(asyncio.Protocol):
         self._timer = self.loop.call_later(_TIMER_INTERVAL, self._on_timer)
 
     def data_received(self, data: bytes) -> None:
+        self.keepalive.on_read(self.loop.time())
         try:
             events = self.h2.receive_data(data)
         except ProtocolError as exc:
@@ -409,6 +425,16 @@ class GrpcConnection(asyncio.Protocol):
             assert isinstance(event, ConnectionTerminated)
             self.goaway_received = True
             self.on_goaway(event)
+        elif kind is PingReceived:
+            policy = self.ping_policy
+            if policy is not None and self.keepalive.ping_is_abusive(
+                policy, self.loop.time(), bool(self.streams)
+            ):
+                logger.warning("closing connection: peer sends too many pings")
+                self.lost_reason = "too many pings"
+                self.h2.close_connection(ErrorCode.ENHANCE_YOUR_CALM, b"too_many_pings")
+                self.flush()
+                self._close_transport()
         elif kind is PingAckReceived:
             assert isinstance(event, PingAckReceived)
             self.on_ping_ack(event.data)
@@ -451,6 +477,7 @@ class GrpcConnection(asyncio.Protocol):
         self, stream: GrpcStream, headers: Sequence[tuple[str, str]], end_stream: bool
     ) -> None:
         self._check_open(stream)
+        self.keepalive.on_data_sent()  # K2: sending resets the peer's ping strikes
         self.h2.send_headers(stream.stream_id, headers, end_stream)
         self.schedule_flush()
         self._forget_if_done(stream)
@@ -499,6 +526,15 @@ class GrpcConnection(asyncio.Protocol):
             self.h2.check_timers(self.loop.time())
         except ProtocolError as exc:
             self.lost_reason = f"protocol error: {exc}"
+            self.flush()
+            self._close_transport()
+            return
+        due = self.keepalive.due(self.loop.time(), bool(self.streams))
+        if due == "ping":
+            self.h2.ping(KEEPALIVE_PING)
+        elif due == "dead":
+            logger.warning("closing connection: keepalive ping not acknowledged in time")
+            self.lost_reason = "keepalive ping not acknowledged"
             self.flush()
             self._close_transport()
             return
