@@ -29,6 +29,7 @@ from ._handlers import (
 )
 from ._interceptors import ClientCallDetails, ClientInterceptor, ServerInterceptor
 from ._metadata import Metadata, MetadataError, MetadataLike
+from ._rich import rich_status, status_details
 from ._server import Server, ServicerContext
 from ._status import AbortError, RpcError, Status, StatusCode
 
@@ -58,7 +59,9 @@ __all__ = [
     "UnaryUnaryMultiCallable",
     "__version__",
     "channel_ssl_context",
+    "rich_status",
     "server_ssl_context",
+    "status_details",
     "stream_stream_handler",
     "stream_unary_handler",
     "unary_stream_handler",

@@ -123,8 +123,7 @@ class Metadata(Sequence[tuple[str, MetadataValue]]):
         out = []
         for key, value in self._pairs:
             if key.endswith("-bin"):
-                text = base64.b64encode(bytes(value)).decode("ascii").rstrip("=")  # type: ignore[arg-type]
-                out.append((key, text))
+                out.append((key, encode_binary(value)))  # type: ignore[arg-type]
             else:
                 out.append((key, value))  # type: ignore[arg-type]
         return out
@@ -144,6 +143,11 @@ class Metadata(Sequence[tuple[str, MetadataValue]]):
             else:
                 pairs.append((key, value))
         return cls(pairs, validate=False)
+
+
+def encode_binary(value: bytes) -> str:
+    """A `-bin` value as unpadded base64 (W10)."""
+    return base64.b64encode(bytes(value)).decode("ascii").rstrip("=")
 
 
 def decode_binary(text: str) -> bytes:

@@ -9,7 +9,7 @@ import os
 import random
 import ssl
 from collections.abc import AsyncIterator, Sequence
-from typing import Any, Generic, NoReturn, TypeVar
+from typing import Any, Generic, NoReturn, TypeVar, cast
 
 from ._compression import ACCEPT_ENCODING, CODECS, IDENTITY, DecompressedTooLargeError
 from ._credentials import ensure_alpn_h2, negotiated_h2
@@ -17,7 +17,7 @@ from ._deadline import TimeoutFormatError, current_deadline, decode_timeout
 from ._handlers import MethodHandler, ServiceDefinition
 from ._http2 import ErrorCode, H2Config
 from ._interceptors import ServerChain, ServerInterceptor
-from ._metadata import Metadata, MetadataLike
+from ._metadata import Metadata, MetadataLike, encode_binary
 from ._status import AbortError, RpcError, Status, StatusCode
 from ._transport._grpc_connection import (
     ConnectionLostError,
@@ -128,6 +128,12 @@ class ServicerContext(Generic[Req, Resp]):
         raise AbortError(
             Status(StatusCode(code), details, metadata or self._call.trailing_metadata)
         )
+
+    async def abort_with_status(self, status: Status) -> NoReturn:
+        """End the call with `status`, e.g. one from `rich_status(...)` (S4)."""
+        if status.code == StatusCode.OK:
+            raise ValueError("abort_with_status() needs a status other than OK")
+        raise AbortError(status)
 
     def set_compression(self, name: str) -> None:
         """Compress responses with `name` (when the client accepts it, C7)."""
@@ -310,6 +316,8 @@ class _ServerCall:
         if status.details:
             trailers.append(("grpc-message", encode_message(status.details)))
         trailers.extend(status.trailing_metadata.to_headers())
+        if status.rich is not None:  # S4
+            trailers.append(("grpc-status-details-bin", encode_binary(status.rich)))
         try:
             if self.headers_sent:
                 self.stream.send_headers(trailers, end_stream=True)
@@ -442,8 +450,7 @@ class _ServerConnection(GrpcConnection):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if not negotiated_h2(transport.get_extra_info("ssl_object")):
             logger.info("closing a TLS connection that did not negotiate ALPN h2")
-            assert isinstance(transport, asyncio.Transport)
-            transport.abort()  # W22: gRPC over TLS is h2 by ALPN only; no TLS goodbye
+            cast(asyncio.Transport, transport).abort()  # W22: gRPC over TLS is h2 only
             return
         super().connection_made(transport)
         self.server._connections.add(self)

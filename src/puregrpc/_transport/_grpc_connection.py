@@ -20,7 +20,7 @@ import logging
 import ssl
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from puregrpc._http2 import (
     ConnectionTerminated,
@@ -199,7 +199,9 @@ class GrpcStream:
             if self._read_error is not None:
                 self._release_window()
                 raise self._read_error
-            if self._error is not None:
+            # W19: a reset after the peer ended its side (RST_STREAM(NO_ERROR) after the
+            # trailers) does not hide what was received.
+            if self._error is not None and not self.peer_ended:
                 raise self._error
             if self.peer_ended:
                 self._release_window()
@@ -294,7 +296,8 @@ class GrpcConnection(asyncio.Protocol):
     # ------------------------------------------------------------ asyncio.Protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        # uvloop's transports quack like asyncio.Transport without subclassing it
+        transport = cast(asyncio.Transport, transport)
         self.transport = transport
         self.peer_address = transport.get_extra_info("peername")
         self.ssl_object = transport.get_extra_info("ssl_object")
