@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import gc
+from typing import Any
 
 import grpc
 import pytest
@@ -57,10 +56,11 @@ async def test_grpcio_status_reads_our_servers_details() -> None:
     server, port = await _serve()
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            method: Any = channel.unary_unary("/test.Rich/Do")
             try:
-                await channel.unary_unary("/test.Rich/Do")(b"")
+                await method(b"")
             except grpc.aio.AioRpcError as exc:
-                proto = rpc_status.from_call(exc)  # type: ignore[arg-type]
+                proto = rpc_status.from_call(exc)
                 code = exc.code()
             else:
                 pytest.fail("the call should have failed")
