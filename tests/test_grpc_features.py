@@ -35,7 +35,8 @@ async def test_deadline_propagates_into_calls_a_handler_makes() -> None:
     channel = puregrpc.Channel(f"127.0.0.1:{backend_port}")
 
     async def frontend(request: bytes, context: Ctx) -> bytes:
-        return await channel.unary_unary("/test.F/B")(request)  # no timeout of its own
+        reply: bytes = await channel.unary_unary("/test.F/B")(request)  # no timeout of its own
+        return reply
 
     front_server, front_port = await _start({"F": puregrpc.unary_unary_handler(frontend)})
     try:
@@ -96,8 +97,8 @@ async def test_handlers_can_use_explicit_read_and_write() -> None:
     async def chat(requests: AsyncIterator[bytes], context: Ctx) -> AsyncIterator[bytes]:
         while (message := await context.read()) is not None:
             await context.write(message[::-1])
-        return
-        yield b""  # an async generator that writes through the context
+        for nothing in ():  # an async generator that only writes through the context
+            yield nothing
 
     server, port = await _start({"Chat": puregrpc.stream_stream_handler(chat)})
     try:
