@@ -97,8 +97,9 @@ async def test_handlers_can_use_explicit_read_and_write() -> None:
     async def chat(requests: AsyncIterator[bytes], context: Ctx) -> AsyncIterator[bytes]:
         while (message := await context.read()) is not None:
             await context.write(message[::-1])
-        for nothing in ():  # an async generator that only writes through the context
-            yield nothing
+        nothing: tuple[bytes, ...] = ()
+        for message in nothing:  # an async generator that only writes through the context
+            yield message
 
     server, port = await _start({"Chat": puregrpc.stream_stream_handler(chat)})
     try:
