@@ -15,7 +15,7 @@ from ._compression import ACCEPT_ENCODING, CODECS, IDENTITY, DecompressedTooLarg
 from ._credentials import ensure_alpn_h2, negotiated_h2
 from ._deadline import TimeoutFormatError, current_deadline, decode_timeout
 from ._handlers import MethodHandler, ServiceDefinition
-from ._http2 import ErrorCode, H2Config
+from ._http2 import ErrorCode, H2Config, UsageError
 from ._interceptors import ServerChain, ServerInterceptor
 from ._metadata import Metadata, MetadataLike, encode_binary
 from ._status import AbortError, RpcError, Status, StatusCode
@@ -328,6 +328,8 @@ class _ServerCall:
                 self.stream.reset(ErrorCode.NO_ERROR)  # W19
         except (StreamResetError, ConnectionLostError):
             pass
+        except UsageError:  # W11: beyond the client's header list limit; reset, as grpc-go
+            self.stream.reset(ErrorCode.INTERNAL_ERROR)
         finally:
             self.conn.call_finished(self)
 
@@ -340,7 +342,10 @@ class _ServerCall:
             ("grpc-message", encode_message(message)),
         ]
         with contextlib.suppress(StreamResetError, ConnectionLostError):
-            self.stream.send_headers(headers, end_stream=True)
+            try:
+                self.stream.send_headers(headers, end_stream=True)
+            except UsageError:  # W11: beyond the client's header list limit
+                self.stream.reset(ErrorCode.INTERNAL_ERROR)
             if not self.stream.peer_ended:
                 self.stream.reset(ErrorCode.NO_ERROR)
         self.conn.call_finished(self)
