@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 
 import pytest
 from grpc_util import EchoService, running_server
@@ -182,3 +183,24 @@ def test_echo_service_definition_lists_paths() -> None:
         "/test.Echo/ServerStream",
         "/test.Echo/Unary",
     ]
+
+
+def test_channel_and_server_can_be_built_outside_a_loop_and_used_in_one() -> None:
+    """No object is bound to an event loop before its first use."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    channel = puregrpc.Channel(f"127.0.0.1:{port}")
+    server = puregrpc.Server()
+    server.add_service(EchoService().definition())
+
+    async def use() -> bytes:
+        await server.start(f"127.0.0.1:{port}")
+        try:
+            reply: bytes = await channel.unary_unary("/test.Echo/Unary")(b"late")
+            return reply
+        finally:
+            await channel.close()
+            await server.stop()
+
+    assert asyncio.run(use()) == b"late"
