@@ -27,6 +27,7 @@ def main() -> int:
         if not banner.startswith("Server is listening"):
             print("the server did not start", file=sys.stderr)
             return 1
+        port = banner.rsplit(":", 1)[1]  # the port bound (HELLO_PORT=0 picks a free one)
         target = f"localhost:{port}"
         steps = [
             (

@@ -1,11 +1,17 @@
-"""The `puregrpc` command: `puregrpc generate ...` (more subcommands to come)."""
+"""The `puregrpc` command: `puregrpc generate ...`, and `list`, `describe`, `call`, `health`
+(puregrpc._cli)."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
 
-USAGE = "usage: puregrpc generate [-I DIR] [--out DIR] FILE.proto ..."
+USAGE = """usage: puregrpc generate [-I DIR] [--out DIR] FILE.proto ...
+       puregrpc list ADDR [SERVICE]
+       puregrpc describe ADDR [SYMBOL]
+       puregrpc call ADDR pkg.Service/Method [JSON | -]
+       puregrpc health ADDR [SERVICE]
+       puregrpc COMMAND --help  (for the options of each)"""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -18,6 +24,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ._codegen.generate import main as generate
 
         return generate(rest)
+    if command in ("list", "describe", "call", "health"):
+        from ._cli.main import main as cli
+
+        return cli(args)
     print(f"puregrpc: unknown command {command!r}\n{USAGE}", file=sys.stderr)
     return 2
 

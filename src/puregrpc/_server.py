@@ -8,7 +8,7 @@ import logging
 import os
 import random
 import ssl
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, Generic, NoReturn, TypeVar, cast
 
 from ._compression import ACCEPT_ENCODING, CODECS, IDENTITY, DecompressedTooLargeError
@@ -559,6 +559,7 @@ class Server:
         self._connections: set[_ServerConnection] = set()
         self._stopping = False
         self._stopped: asyncio.Event | None = None
+        self._stop_callbacks: list[Callable[[], object]] = []
 
     def add_service(self, service: ServiceDefinition) -> None:
         if service.name in self._services:
@@ -569,6 +570,10 @@ class Server:
     @property
     def services(self) -> dict[str, ServiceDefinition]:
         return dict(self._services)
+
+    def add_stop_callback(self, callback: Callable[[], object]) -> None:
+        """Call `callback()` when `stop()` begins, before the drain (e.g. to end watch streams)."""
+        self._stop_callbacks.append(callback)
 
     async def start(self, address: str) -> int:
         """Listen on `host:port`, `[v6]:port` or `unix:/path`; returns the port bound (0 for
@@ -587,12 +592,22 @@ class Server:
             self._unix_paths.append((path, os.stat(path).st_ino))
             return 0
         host, port = _split_host_port(address)
-        server = await loop.create_server(
-            self._make_protocol, host or None, port, ssl=self._ssl, reuse_address=True
-        )
-        self._servers.append(server)
-        sockets = server.sockets
-        return int(sockets[0].getsockname()[1]) if sockets else port
+        # "[::]" and "" mean every interface of both families, as in grpc-go and grpcio;
+        # asyncio binds "::" to IPv6 only, so IPv4 gets its own socket on the same port.
+        hosts = ["::", "0.0.0.0"] if host in ("", "::") else [host]
+        for index, each in enumerate(hosts):
+            try:
+                server = await loop.create_server(
+                    self._make_protocol, each, port, ssl=self._ssl, reuse_address=True
+                )
+            except OSError:
+                if index == 0 and len(hosts) > 1:
+                    continue  # no IPv6 on this machine: IPv4 alone
+                raise
+            self._servers.append(server)
+            if port == 0 and server.sockets:
+                port = int(server.sockets[0].getsockname()[1])
+        return port
 
     def _make_protocol(self) -> _ServerConnection:
         return _ServerConnection(self, self._h2_config)
@@ -601,6 +616,8 @@ class Server:
         """Stop accepting; with `grace`, let running calls finish for that long (GOAWAY drain),
         then cancel what is left and close every connection."""
         self._stopping = True
+        for callback in self._stop_callbacks:
+            callback()
         for server in self._servers:
             server.close()
         connections = list(self._connections)
