@@ -568,7 +568,7 @@ def test_service_without_methods() -> None:
     compile(source, "e_grpc.py", "exec")
     assert "import abc" not in source
     assert "class NothingServicer:" in source
-    assert built.imports == ()
+    assert built.imports == (model.Import("e_pb2", "e_pb2", for_registration=True),)
 
 
 # --- plugin ----------------------------------------------------------------------------------

@@ -37,9 +37,7 @@ def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize(
     ("directory", "proto"), [("hello", "hello.proto"), ("streaming", "numbers.proto")]
 )
-def test_committed_generated_code_is_up_to_date(
-    directory: str, proto: str, tmp_path: Path
-) -> None:
+def test_committed_generated_code_is_up_to_date(directory: str, proto: str, tmp_path: Path) -> None:
     source = EXAMPLES / directory
     assert generate(["-I", str(source), "--out", str(tmp_path), str(source / proto)]) == 0
     for generated in sorted(tmp_path.glob("*.py*")):

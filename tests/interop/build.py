@@ -32,7 +32,7 @@ from types import ModuleType
 INTEROP_DIR = Path(__file__).resolve().parent
 PROTO = INTEROP_DIR / "hello.proto"
 GO_SOURCES = INTEROP_DIR / "go"
-GO_PROGRAMS = ("hello_server", "hello_client")
+GO_PROGRAMS = ("hello_server", "hello_client", "health_client")
 DEBIAN_GOPATH = Path("/usr/share/gocode")
 # Import path of the generated Go package: must match `option go_package` in hello.proto.
 GO_PACKAGE = "puregrpc/interop/hello"

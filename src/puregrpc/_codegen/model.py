@@ -29,14 +29,17 @@ class Import:
 
     module: str
     alias: str
+    # Imported only to register the file's descriptors (the service's own file).
+    for_registration: bool = False
 
     @property
     def statement(self) -> str:
         package, _, name = self.module.rpartition(".")
         suffix = "" if self.alias == name else f" as {self.alias}"
+        note = "  # noqa: F401  (registers the service descriptor)" if self.for_registration else ""
         if package:
-            return f"from {package} import {name}{suffix}"
-        return f"import {name}{suffix}"
+            return f"from {package} import {name}{suffix}{note}"
+        return f"import {name}{suffix}{note}"
 
 
 @dataclass(frozen=True)
@@ -233,17 +236,24 @@ def build_file(
                 comment=comments.get((_FILE_SERVICE, s_index), ""),
             )
         )
-    modules = sorted(
-        {
-            ref.module
-            for service in services
-            for m in service.methods
-            for ref in (m.request, m.response)
-        }
-    )
+    used = {
+        ref.module
+        for service in services
+        for m in service.methods
+        for ref in (m.request, m.response)
+    }
+    # The file's own _pb2 always: importing it registers the service's descriptor, which
+    # reflection needs even when every message type lives in another file.
+    own = module_name(file.name)
+    imports = _aliases(sorted(used | {own}))
+    if own not in used:
+        imports = tuple(
+            Import(imp.module, imp.alias, for_registration=True) if imp.module == own else imp
+            for imp in imports
+        )
     return File(
         proto_name=file.name,
         output_name=output_name(file.name),
-        imports=_aliases(modules),
+        imports=imports,
         services=tuple(services),
     )

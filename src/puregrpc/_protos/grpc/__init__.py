@@ -1,0 +1,1 @@
+"""Generated code for the grpc .proto package (see puregrpc._protos)."""

@@ -1,0 +1,1 @@
+"""Generated code for the grpc.health .proto package (see puregrpc._protos)."""

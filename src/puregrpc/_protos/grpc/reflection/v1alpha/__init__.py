@@ -1,0 +1,1 @@
+"""Generated code for the grpc.reflection.v1alpha .proto package (see puregrpc._protos)."""
