@@ -142,7 +142,7 @@ class Metadata(Sequence[tuple[str, MetadataValue]]):
                     pairs.append((key, decode_binary(part.strip())))
             else:
                 pairs.append((key, value))
-        return cls(pairs, validate=False)
+        return cls(pairs, validate=False) if pairs else EMPTY
 
 
 def encode_binary(value: bytes) -> str:
@@ -161,4 +161,5 @@ def decode_binary(text: str) -> bytes:
             return text.encode("latin-1", "replace")
 
 
-_EMPTY = Metadata(())
+EMPTY = Metadata(())
+_EMPTY = EMPTY

@@ -17,7 +17,7 @@ from ._deadline import TimeoutFormatError, current_deadline, decode_timeout
 from ._handlers import MethodHandler, ServiceDefinition
 from ._http2 import ErrorCode, H2Config, UsageError
 from ._interceptors import ServerChain, ServerInterceptor
-from ._metadata import Metadata, MetadataLike, encode_binary
+from ._metadata import EMPTY, Metadata, MetadataLike, encode_binary
 from ._status import AbortError, RpcError, Status, StatusCode
 from ._transport._grpc_connection import (
     ConnectionLostError,
@@ -154,6 +154,50 @@ class ServicerContext(Generic[Req, Resp]):
         await self._call.write_response(message)
 
 
+class _RequestHead:
+    """What a server needs from a request's header block, parsed once per distinct block."""
+
+    __slots__ = ("accept", "encoding", "metadata", "path", "problem", "timeout")
+
+    def __init__(self, headers: Sequence[tuple[str, str]]) -> None:
+        fields: dict[str, str] = {}
+        for name, value in headers:
+            fields.setdefault(name, value)
+        self.problem: Status | None = None
+        self.path = fields.get(":path", "")
+        self.timeout: float | None = None
+        self.encoding = fields.get("grpc-encoding", IDENTITY)
+        accept = fields.get("grpc-accept-encoding")
+        self.accept = frozenset(a.strip() for a in accept.split(",")) if accept else _IDENTITY_ONLY
+        self.metadata = Metadata.from_headers(headers)
+        content_type = fields.get("content-type", "")
+        if not content_type.startswith("application/grpc"):
+            self.problem = Status(StatusCode.UNKNOWN, f"invalid content-type {content_type!r}")
+        elif fields.get(":method") != "POST":
+            self.problem = Status(
+                StatusCode.UNIMPLEMENTED, f"method {fields.get(':method')} not allowed"
+            )
+        elif self.encoding != IDENTITY and self.encoding not in CODECS:
+            self.problem = Status(
+                StatusCode.UNIMPLEMENTED, f"grpc-encoding {self.encoding!r} is not supported"
+            )
+        timeout = fields.get("grpc-timeout")
+        if timeout is not None and self.problem is None:
+            try:
+                self.timeout = decode_timeout(timeout)
+            except TimeoutFormatError as exc:
+                self.problem = Status(StatusCode.INTERNAL, str(exc))
+
+
+_IDENTITY_ONLY = frozenset({IDENTITY})
+_PLAIN_RESPONSE_HEADERS = (
+    (":status", "200"),
+    ("content-type", "application/grpc"),
+    ("grpc-accept-encoding", ACCEPT_ENCODING),
+)
+_OK_TRAILERS = (("grpc-status", "0"),)
+
+
 class _ServerCall:
     """One RPC on the server: parses the request, runs the handler, sends the response."""
 
@@ -161,7 +205,7 @@ class _ServerCall:
         self.server = server
         self.conn = conn
         self.stream = stream
-        self.metadata = Metadata()
+        self.metadata = EMPTY
         self.deadline: float | None = None
         self.handler: MethodHandler[Any, Any] | None = None
         self.path = ""
@@ -174,7 +218,7 @@ class _ServerCall:
         self.cancelled = False
         self.code = StatusCode.OK
         self.details = ""
-        self.trailing_metadata = Metadata()
+        self.trailing_metadata = EMPTY
         self.task: asyncio.Task[None] | None = None
         self.context: ServicerContext[Any, Any] = ServicerContext(self)
         self.chain = server._chain
@@ -182,35 +226,18 @@ class _ServerCall:
     # -- request
     def parse(self) -> Status | None:
         """Read the request headers; a Status to answer with at once when they are unusable."""
-        headers = self.stream.headers or ()
-        fields: dict[str, str] = {}
-        for name, value in headers:
-            if name not in fields:
-                fields[name] = value
-        content_type = fields.get("content-type", "")
-        if not content_type.startswith("application/grpc"):
-            return Status(StatusCode.UNKNOWN, f"invalid content-type {content_type!r}")
-        if fields.get(":method") != "POST":
-            return Status(StatusCode.UNIMPLEMENTED, f"method {fields.get(':method')} not allowed")
-        path = self.path = fields.get(":path", "")
-        self.handler = self.server._methods.get(path)
+        head = self.conn.request_head(self.stream.headers or ())
+        if head.problem is not None:
+            return head.problem
+        self.path = head.path
+        self.handler = self.server._methods.get(head.path)
         if self.handler is None:
-            return Status(StatusCode.UNIMPLEMENTED, f"Method not found: {path}")
-        timeout = fields.get("grpc-timeout")
-        if timeout is not None:
-            try:
-                self.deadline = self.conn.loop.time() + decode_timeout(timeout)
-            except TimeoutFormatError as exc:
-                return Status(StatusCode.INTERNAL, str(exc))
-        encoding = fields.get("grpc-encoding", IDENTITY)
-        if encoding != IDENTITY and encoding not in CODECS:
-            self.trailing_metadata = Metadata()
-            return Status(StatusCode.UNIMPLEMENTED, f"grpc-encoding {encoding!r} is not supported")
-        self.request_encoding = encoding
-        accept = fields.get("grpc-accept-encoding")
-        if accept:
-            self.accept_encodings = frozenset(a.strip() for a in accept.split(","))
-        self.metadata = Metadata.from_headers(headers)
+            return Status(StatusCode.UNIMPLEMENTED, f"Method not found: {head.path}")
+        if head.timeout is not None:
+            self.deadline = self.conn.loop.time() + head.timeout
+        self.request_encoding = head.encoding
+        self.accept_encodings = head.accept
+        self.metadata = head.metadata
         return None
 
     async def read_request(self) -> Any:
@@ -262,7 +289,9 @@ class _ServerCall:
             yield message
 
     # -- response
-    def _response_headers(self, extra: Sequence[tuple[str, str]] = ()) -> list[tuple[str, str]]:
+    def _response_headers(self, extra: Sequence[tuple[str, str]] = ()) -> Sequence[tuple[str, str]]:
+        if not extra and self.response_encoding == IDENTITY:
+            return _PLAIN_RESPONSE_HEADERS  # one tuple: the engine's caches know it
         headers = [(":status", "200"), ("content-type", "application/grpc")]
         if self.response_encoding != IDENTITY:
             headers.append(("grpc-encoding", self.response_encoding))
@@ -287,7 +316,7 @@ class _ServerCall:
         if self.ended:
             raise _CallEnded()
         if not self.headers_sent:
-            self.send_initial_metadata(Metadata())
+            self.send_initial_metadata(EMPTY)
         assert self.handler is not None
         for interceptor in self.chain.on_response:
             message = await interceptor.on_response(message, self.context)
@@ -312,12 +341,16 @@ class _ServerCall:
                 interceptor.on_end(status, self.context)
             except Exception:
                 logger.exception("server interceptor on_end raised")
-        trailers = [("grpc-status", str(int(status.code)))]
-        if status.details:
-            trailers.append(("grpc-message", encode_message(status.details)))
-        trailers.extend(status.trailing_metadata.to_headers())
-        if status.rich is not None:  # S4
-            trailers.append(("grpc-status-details-bin", encode_binary(status.rich)))
+        trailers: Sequence[tuple[str, str]]
+        if status.code == StatusCode.OK and not status.details and not status.trailing_metadata:
+            trailers = _OK_TRAILERS
+        else:
+            trailers = [("grpc-status", str(int(status.code)))]
+            if status.details:
+                trailers.append(("grpc-message", encode_message(status.details)))
+            trailers.extend(status.trailing_metadata.to_headers())
+            if status.rich is not None:  # S4
+                trailers.append(("grpc-status-details-bin", encode_binary(status.rich)))
         try:
             if self.headers_sent:
                 self.stream.send_headers(trailers, end_stream=True)
@@ -379,10 +412,15 @@ class _ServerCall:
     async def _run_handler(self, handler: MethodHandler[Any, Any]) -> Status | None:
         context = self.context
         try:
-            async with asyncio.timeout_at(self.deadline):
+            if self.deadline is None:
                 for interceptor in self.chain.on_call:
                     await interceptor.on_call(self.path, context)
                 await self._dispatch(handler, context)
+            else:
+                async with asyncio.timeout_at(self.deadline):
+                    for interceptor in self.chain.on_call:
+                        await interceptor.on_call(self.path, context)
+                    await self._dispatch(handler, context)
         except TimeoutError:
             if self.cancelled:
                 return None
@@ -451,6 +489,19 @@ class _ServerConnection(GrpcConnection):
         if server._max_age is not None:
             self._expires = now + server._max_age * random.uniform(0.9, 1.1)  # K5 jitter
         self._hard_deadline: float | None = None
+        # Parsed request heads by header-tuple identity: the engine hands out the same tuple
+        # for a repeated header block, so repeated calls skip the parse.
+        self._heads: dict[int, tuple[Sequence[tuple[str, str]], _RequestHead]] = {}
+
+    def request_head(self, headers: Sequence[tuple[str, str]]) -> _RequestHead:
+        hit = self._heads.get(id(headers))
+        if hit is not None and hit[0] is headers:
+            return hit[1]
+        head = _RequestHead(headers)
+        if len(self._heads) >= 64:
+            self._heads.clear()
+        self._heads[id(headers)] = (headers, head)
+        return head
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if not negotiated_h2(transport.get_extra_info("ssl_object")):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 
-from ._metadata import Metadata
+from ._metadata import EMPTY, Metadata
 
 
 class StatusCode(enum.IntEnum):
@@ -52,7 +52,7 @@ class Status:
     ) -> None:
         self.code = code
         self.details = details
-        self.trailing_metadata = trailing_metadata if trailing_metadata is not None else Metadata()
+        self.trailing_metadata = trailing_metadata if trailing_metadata is not None else EMPTY
         self.rich = rich
 
     @property
@@ -80,7 +80,7 @@ class RpcError(Exception):
     def __init__(self, status: Status, initial_metadata: Metadata | None = None) -> None:
         super().__init__(f"{status.code.name}: {status.details}")
         self.status = status
-        self._initial_metadata = initial_metadata if initial_metadata is not None else Metadata()
+        self._initial_metadata = initial_metadata if initial_metadata is not None else EMPTY
 
     def code(self) -> StatusCode:
         return self.status.code

@@ -198,6 +198,10 @@ class H2Connection:
             return StreamState.CLOSED
         return StreamState.IDLE
 
+    def is_stream_open(self, stream_id: int) -> bool:
+        """Whether the stream exists and is not yet closed both ways (cheap)."""
+        return stream_id in self._streams
+
     def local_flow_control_window(self, stream_id: int) -> int:
         """Octets of DATA that could be sent on the stream right now."""
         stream = self._streams.get(stream_id)

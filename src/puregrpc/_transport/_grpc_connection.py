@@ -450,7 +450,7 @@ class GrpcConnection(asyncio.Protocol):
 
     def _forget_if_done(self, stream: GrpcStream) -> None:
         """Drop a stream once the engine has closed it both ways."""
-        if self.h2.stream_state(stream.stream_id) == 4:  # StreamState.CLOSED
+        if not self.h2.is_stream_open(stream.stream_id):
             self._forget(stream)
 
     def _forget(self, stream: GrpcStream) -> None:
@@ -471,25 +471,35 @@ class GrpcConnection(asyncio.Protocol):
             self._flush_handle = self.loop.call_soon(self.flush)
 
     def _check_open(self, stream: GrpcStream) -> None:
-        if stream.error is not None:
-            raise stream.error
-        if self.is_closed:
+        if stream._error is not None:
+            raise stream._error
+        if self._closed.done():
             raise ConnectionLostError(self.lost_reason or "connection closed")
 
     def send_headers(
         self, stream: GrpcStream, headers: Sequence[tuple[str, str]], end_stream: bool
     ) -> None:
-        self._check_open(stream)
-        self.keepalive.on_data_sent()  # K2: sending resets the peer's ping strikes
-        self.h2.send_headers(stream.stream_id, headers, end_stream)
-        self.schedule_flush()
-        self._forget_if_done(stream)
+        if stream._error is not None or self._closed.done():
+            self._check_open(stream)
+        self.keepalive.strikes = 0  # K2: sending resets the peer's ping strikes
+        h2 = self.h2
+        sid = stream.stream_id
+        h2.send_headers(sid, headers, end_stream)
+        if self._flush_handle is None:
+            self._flush_handle = self.loop.call_soon(self.flush)
+        if not h2.is_stream_open(sid):
+            self._forget(stream)
 
     def send_data(self, stream: GrpcStream, data: bytes, end_stream: bool) -> None:
-        self._check_open(stream)
-        self.h2.send_data(stream.stream_id, data, end_stream)
-        self.schedule_flush()
-        self._forget_if_done(stream)
+        if stream._error is not None or self._closed.done():
+            self._check_open(stream)
+        h2 = self.h2
+        sid = stream.stream_id
+        h2.send_data(sid, data, end_stream)
+        if self._flush_handle is None:
+            self._flush_handle = self.loop.call_soon(self.flush)
+        if not h2.is_stream_open(sid):
+            self._forget(stream)
 
     def reset(self, stream: GrpcStream, code: ErrorCode) -> None:
         if self.streams.pop(stream.stream_id, None) is None and stream.error is not None:

@@ -73,6 +73,3 @@ class KeepaliveState:
         if bad:
             self.strikes += 1
         return self.strikes > enforcement.max_strikes
-
-    def on_data_sent(self) -> None:
-        self.strikes = 0
