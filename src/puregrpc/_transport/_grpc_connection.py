@@ -493,6 +493,7 @@ class GrpcConnection(asyncio.Protocol):
     def send_data(self, stream: GrpcStream, data: bytes, end_stream: bool) -> None:
         if stream._error is not None or self._closed.done():
             self._check_open(stream)
+        self.keepalive.strikes = 0  # K2: sending DATA resets them too (grpc-go does)
         h2 = self.h2
         sid = stream.stream_id
         h2.send_data(sid, data, end_stream)

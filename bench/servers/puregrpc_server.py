@@ -1,0 +1,84 @@
+"""The Bench service on puregrpc (bench/grpc_bench.py measures it), on asyncio's default loop or,
+with ``--uvloop``, on uvloop.
+
+``.venv/bin/python bench/servers/puregrpc_server.py [--uvloop] [--port N]`` prints the port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import benchlib
+from build import load_generated
+
+import puregrpc
+
+Context = puregrpc.ServicerContext[Any, Any]
+
+
+class Bench:
+    """The servicer; the generated `add_BenchServicer_to_server` takes any object with these."""
+
+    def __init__(self, pb2: Any) -> None:
+        self.payload = pb2.Payload
+
+    async def Unary(self, request: Any, context: Context) -> Any:
+        return self.payload(body=request.body)
+
+    async def ServerStream(self, request: Any, context: Context) -> AsyncIterator[Any]:
+        problem = benchlib.check_stream_request(request.count, request.size)
+        if problem:
+            await context.abort(puregrpc.StatusCode.INVALID_ARGUMENT, problem)
+        reply = self.payload(body=bytes(request.size))
+        for _ in range(request.count):
+            yield reply
+
+    async def ClientStream(self, request_iterator: AsyncIterator[Any], context: Context) -> Any:
+        body = b""
+        async for request in request_iterator:
+            body = request.body
+        return self.payload(body=body)
+
+    async def PingPong(
+        self, request_iterator: AsyncIterator[Any], context: Context
+    ) -> AsyncIterator[Any]:
+        async for request in request_iterator:
+            yield self.payload(body=request.body)
+
+
+async def serve(host: str, port: int, gen: Path | None) -> None:
+    pb2, glue = load_generated("puregrpc", gen)
+    server = puregrpc.Server()
+    glue.add_BenchServicer_to_server(Bench(pb2), server)
+    bound = await server.start(f"{host}:{port}")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    benchlib.announce_port(bound)
+    await stop.wait()
+    await server.stop(grace=1.0)
+
+
+def main() -> None:
+    parser = benchlib.server_arg_parser(__doc__)
+    parser.add_argument("--uvloop", action="store_true", help="run on uvloop")
+    args = parser.parse_args()
+    if args.uvloop:
+        import uvloop
+
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(serve(args.host, args.port, args.gen))
+    else:
+        asyncio.run(serve(args.host, args.port, args.gen))
+
+
+if __name__ == "__main__":
+    main()
