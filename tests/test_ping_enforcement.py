@@ -58,12 +58,14 @@ async def test_pings_between_messages_of_a_busy_stream_are_not_strikes() -> None
 
 
 async def test_long_bidi_stream_with_a_grpcio_client() -> None:
-    async with running_server() as (port, _):
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-            method: Any = channel.stream_stream("/test.Echo/Bidi")
-            call = method()
-            for i in range(2000):
-                await call.write(b"x" * (i % 300 + 1))
-                assert await call.read() == b"X" * (i % 300 + 1)
-            await call.done_writing()
-            assert await call.code() == grpc.StatusCode.OK
+    async with (
+        running_server() as (port, _),
+        grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel,
+    ):
+        method: Any = channel.stream_stream("/test.Echo/Bidi")
+        call = method()
+        for i in range(2000):
+            await call.write(b"x" * (i % 300 + 1))
+            assert await call.read() == b"X" * (i % 300 + 1)
+        await call.done_writing()
+        assert await call.code() == grpc.StatusCode.OK
