@@ -39,6 +39,7 @@ from ._wire import (
 
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
+_C = TypeVar("_C", bound="_Call[Any, Any]")
 
 USER_AGENT = f"grpc-python-puregrpc/{__version__}"
 DEFAULT_MAX_RECEIVE = 4 * 1024 * 1024
@@ -373,6 +374,23 @@ class _MultiCallable(Generic[Req, Resp]):
         self._serialize = request_serializer
         self._deserialize = response_deserializer
 
+    def _new(
+        self,
+        kind: type[_C],
+        requests: _One[Req] | AsyncIterable[Req] | Iterable[Req] | None,
+        timeout: float | None,
+        metadata: MetadataLike | None,
+        compression: str | None,
+        wait_for_ready: bool | None,
+    ) -> _C:
+        call = kind(
+            self._channel, self._method, self._serialize, self._deserialize,
+            timeout, metadata, compression,
+        )  # fmt: skip
+        call._requests = requests
+        call._wait_for_ready = bool(wait_for_ready)
+        return call
+
 
 class UnaryUnaryMultiCallable(_MultiCallable[Req, Resp]):
     def __call__(
@@ -385,18 +403,9 @@ class UnaryUnaryMultiCallable(_MultiCallable[Req, Resp]):
         wait_for_ready: bool | None = None,
         **_: Any,
     ) -> UnaryUnaryCall[Req, Resp]:
-        call: UnaryUnaryCall[Req, Resp] = UnaryUnaryCall(
-            self._channel,
-            self._method,
-            self._serialize,
-            self._deserialize,
-            timeout,
-            metadata,
-            compression,
+        return self._new(
+            UnaryUnaryCall, _One(request), timeout, metadata, compression, wait_for_ready
         )
-        call._requests = _one(request)
-        call._wait_for_ready = bool(wait_for_ready)
-        return call
 
 
 class UnaryStreamMultiCallable(_MultiCallable[Req, Resp]):
@@ -410,18 +419,9 @@ class UnaryStreamMultiCallable(_MultiCallable[Req, Resp]):
         wait_for_ready: bool | None = None,
         **_: Any,
     ) -> UnaryStreamCall[Req, Resp]:
-        call: UnaryStreamCall[Req, Resp] = UnaryStreamCall(
-            self._channel,
-            self._method,
-            self._serialize,
-            self._deserialize,
-            timeout,
-            metadata,
-            compression,
+        return self._new(
+            UnaryStreamCall, _One(request), timeout, metadata, compression, wait_for_ready
         )
-        call._requests = _one(request)
-        call._wait_for_ready = bool(wait_for_ready)
-        return call
 
 
 class StreamUnaryMultiCallable(_MultiCallable[Req, Resp]):
@@ -435,18 +435,9 @@ class StreamUnaryMultiCallable(_MultiCallable[Req, Resp]):
         wait_for_ready: bool | None = None,
         **_: Any,
     ) -> StreamUnaryCall[Req, Resp]:
-        call: StreamUnaryCall[Req, Resp] = StreamUnaryCall(
-            self._channel,
-            self._method,
-            self._serialize,
-            self._deserialize,
-            timeout,
-            metadata,
-            compression,
+        return self._new(
+            StreamUnaryCall, request_iterator, timeout, metadata, compression, wait_for_ready
         )
-        call._requests = request_iterator
-        call._wait_for_ready = bool(wait_for_ready)
-        return call
 
 
 class StreamStreamMultiCallable(_MultiCallable[Req, Resp]):
@@ -460,18 +451,9 @@ class StreamStreamMultiCallable(_MultiCallable[Req, Resp]):
         wait_for_ready: bool | None = None,
         **_: Any,
     ) -> StreamStreamCall[Req, Resp]:
-        call: StreamStreamCall[Req, Resp] = StreamStreamCall(
-            self._channel,
-            self._method,
-            self._serialize,
-            self._deserialize,
-            timeout,
-            metadata,
-            compression,
+        return self._new(
+            StreamStreamCall, request_iterator, timeout, metadata, compression, wait_for_ready
         )
-        call._requests = request_iterator
-        call._wait_for_ready = bool(wait_for_ready)
-        return call
 
 
 class _One(Generic[Req]):
@@ -481,10 +463,6 @@ class _One(Generic[Req]):
 
     def __init__(self, message: Req) -> None:
         self.message = message
-
-
-def _one(message: Req) -> _One[Req]:
-    return _One(message)
 
 
 class _Call(Generic[Req, Resp]):
