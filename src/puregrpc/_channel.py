@@ -507,6 +507,8 @@ class _Call(Generic[Req, Resp]):
         self._chain = channel._chain
         self._details: ClientCallDetails | None = None
         self._wait_for_ready = False
+        self._compress_next = True
+        self._last_compressed: bool | None = None
 
     # -- public surface shared by every call
     def cancel(self) -> bool:
@@ -519,6 +521,15 @@ class _Call(Generic[Req, Resp]):
 
     def cancelled(self) -> bool:
         return self._cancelled
+
+    def last_message_compressed(self) -> bool | None:
+        """Whether the last response message read had its compressed flag set (None before the
+        first message); what the interop tests' `server_compressed_*` cases check."""
+        return self._last_compressed
+
+    def disable_next_message_compression(self) -> None:
+        """Send the next request message uncompressed even if the call compresses."""
+        self._compress_next = False
 
     def done(self) -> bool:
         return self._status is not None
@@ -678,7 +689,8 @@ class _Call(Generic[Req, Resp]):
                 ErrorCode.CANCEL,
             )
             raise self._error()
-        compressed = self._encoding != IDENTITY
+        compressed = self._encoding != IDENTITY and self._compress_next
+        self._compress_next = True
         if compressed:
             payload = CODECS[self._encoding].compress(payload)
         await stream.send_data(frame_message(payload, compressed), end_stream=end)
@@ -774,6 +786,7 @@ class _Call(Generic[Req, Resp]):
                 raise self._error()
             return None
         compressed, payload = message
+        self._last_compressed = compressed
         if compressed:
             if self._response_encoding == IDENTITY:
                 self._finish(

@@ -144,6 +144,11 @@ class ServicerContext(Generic[Req, Resp]):
     def disable_next_message_compression(self) -> None:
         self._call.compress_next = False
 
+    def last_message_compressed(self) -> bool:
+        """Whether the last request message read had its compressed flag set (the interop
+        tests' `expect_compressed`)."""
+        return self._call.last_request_compressed
+
     # -- explicit streaming
     async def read(self) -> Req | None:
         """The next request message, or None when the client is done sending."""
@@ -213,6 +218,7 @@ class _ServerCall:
         self.accept_encodings = frozenset({IDENTITY})
         self.response_encoding = IDENTITY
         self.compress_next = True
+        self.last_request_compressed = False
         self.headers_sent = False
         self.ended = False
         self.cancelled = False
@@ -252,6 +258,7 @@ class _ServerCall:
         if message is None:
             return None
         compressed, payload = message
+        self.last_request_compressed = compressed
         if compressed:
             if self.request_encoding == IDENTITY:
                 raise AbortError(
