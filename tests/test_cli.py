@@ -31,8 +31,8 @@ import grpc
 import pytest
 from google.protobuf import descriptor_pool, message_factory
 from grpc_reflection.v1alpha import reflection as grpcio_reflection
-from interop.build import PythonStubs
-from interop.peers import GrpcioHelloServicer
+from peers.build import PythonStubs
+from peers.peers import GrpcioHelloServicer
 
 import puregrpc
 from puregrpc._cli.main import run as cli_run
@@ -42,7 +42,7 @@ from puregrpc._cli.reflection_client import ReflectionClient, SymbolNotFoundErro
 if TYPE_CHECKING:
     from tls_util import Certs
 
-pytest_plugins = ["interop.fixtures", "tls_util"]  # go_hello_server, hello_stubs; certs
+pytest_plugins = ["peers.fixtures", "tls_util"]  # go_hello_server, hello_stubs; certs
 
 HERE = Path(__file__).parent
 PROTO_DIR = HERE / "cli"

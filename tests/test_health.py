@@ -12,7 +12,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2 as grpcio_health_pb2
 from grpc_health.v1 import health_pb2_grpc as grpcio_health_pb2_grpc
-from interop.build import GoBinaries
+from peers.build import GoBinaries
 
 import puregrpc
 from puregrpc import RpcError, StatusCode
@@ -27,7 +27,7 @@ from puregrpc.health import (
     HealthStub,
 )
 
-pytest_plugins = ["interop.fixtures"]
+pytest_plugins = ["peers.fixtures"]
 
 GRPCIO = grpcio_health_pb2.HealthCheckResponse
 
@@ -198,7 +198,7 @@ async def test_grpcio_health_client_watch() -> None:
     assert seen == [GRPCIO.SERVICE_UNKNOWN, GRPCIO.SERVING, GRPCIO.NOT_SERVING, GRPCIO.SERVING]
 
 
-# -- grpc-go's health client (tests/interop/go/health_client)
+# -- grpc-go's health client (tests/peers/go/health_client)
 
 
 async def run_go(binary: str, *args: str) -> subprocess.CompletedProcess[str]:

@@ -1,5 +1,5 @@
 """The interop harness checked with peers only: grpc-go and grpcio talking to each other through
-the fixtures in interop/fixtures.py. These prove the harness; puregrpc's client and server take
+the fixtures in peers/fixtures.py. These prove the harness; puregrpc's client and server take
 a peer's place in the interop tests proper."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from contextlib import AbstractAsyncContextManager
 
 import grpc
 import pytest
-from interop.build import PythonStubs
-from interop.peers import GoHelloClient, GrpcioHelloClient
+from peers.build import PythonStubs
+from peers.peers import GoHelloClient, GrpcioHelloClient
 
-pytest_plugins = ["interop.fixtures"]
+pytest_plugins = ["peers.fixtures"]
 pytestmark = pytest.mark.peer
 
 GrpcioServer = Callable[[], AbstractAsyncContextManager[int]]

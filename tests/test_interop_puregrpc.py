@@ -11,18 +11,18 @@ from typing import Any
 
 import grpc
 import pytest
-from interop.build import PythonStubs, import_generated
-from interop.peers import GoHelloClient, GrpcioHelloClient
+from peers.build import PythonStubs, import_generated
+from peers.peers import GoHelloClient, GrpcioHelloClient
 
 import puregrpc
 from puregrpc import RpcError, StatusCode
 from puregrpc._codegen.generate import main as generate
 
-pytest_plugins = ["interop.fixtures"]
+pytest_plugins = ["peers.fixtures"]
 pytestmark = pytest.mark.peer
 
 GrpcioServer = Callable[[], AbstractAsyncContextManager[int]]
-INTEROP = __import__("pathlib").Path(__file__).parent / "interop"
+INTEROP = __import__("pathlib").Path(__file__).parent / "peers"
 
 
 @pytest.fixture(scope="session")

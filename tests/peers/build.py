@@ -10,7 +10,7 @@ The Go build runs in GOPATH mode with no network: grpc-go and golang/protobuf co
 ``/usr/share/gocode`` (Debian's golang-google-grpc-dev and golang-goprotobuf-dev), and
 protoc-gen-go (golang/protobuf 1.3, ``plugins=grpc``) is compiled from that same source tree.
 
-``python tests/interop/build.py`` builds the Go peers and prints their paths and the time taken.
+``python tests/peers/build.py`` builds the Go peers and prints their paths and the time taken.
 """
 
 from __future__ import annotations

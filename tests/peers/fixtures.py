@@ -1,8 +1,8 @@
 """pytest fixtures for interop peers: the Go hello server and client (grpc-go) and grpcio.
 
-Load them with ``pytest_plugins = ["interop.fixtures"]`` in a test module (or once in
-tests/conftest.py to share them with every test module); take their types from interop.peers
-and interop.build, never by importing this module (pytest must import it first to rewrite it).
+Load them with ``pytest_plugins = ["peers.fixtures"]`` in a test module (or once in
+tests/conftest.py to share them with every test module); take their types from peers.peers
+and peers.build, never by importing this module (pytest must import it first to rewrite it).
 
 * ``go_binaries`` (session): the built Go server and client (``GoBinaries``); skips, or fails
   in CI, when Go is missing. The first build takes ~15 s; later sessions reuse the cache.
@@ -28,8 +28,8 @@ from contextlib import AbstractAsyncContextManager
 import pytest
 from conftest import require_tool
 
-from interop.build import GoBinaries, PythonStubs, build_go, python_stubs
-from interop.peers import GoHelloClient, GrpcioHelloClient, run_go_hello_server, serve_grpcio_hello
+from peers.build import GoBinaries, PythonStubs, build_go, python_stubs
+from peers.peers import GoHelloClient, GrpcioHelloClient, run_go_hello_server, serve_grpcio_hello
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,5 @@
 """Interop peers as plain helpers (no pytest needed): run the Go hello server and client, serve
-and call HelloService with grpcio. tests/interop/fixtures.py wraps them in fixtures; tests
+and call HelloService with grpcio. tests/peers/fixtures.py wraps them in fixtures; tests
 import their types from here, never from the fixtures module (a pytest plugin)."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 
 import grpc
 
-from interop.build import PythonStubs
+from peers.build import PythonStubs
 
 LISTENING = re.compile(rb"Server is listening on port :(\d+)\n")
 START_TIMEOUT = 10.0
