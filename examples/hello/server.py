@@ -11,10 +11,10 @@ import signal
 
 import hello_grpc
 import hello_pb2
-import puregrpc.reflection
 
 import puregrpc
 import puregrpc.health
+import puregrpc.reflection
 
 
 class HelloService(hello_grpc.HelloServiceServicer):
