@@ -171,3 +171,25 @@ async def test_wait_for_ready_still_honours_the_deadline() -> None:
         with pytest.raises(RpcError) as caught:
             await channel.unary_unary("/test.Echo/Unary")(b"x", timeout=0.5, wait_for_ready=True)
         assert caught.value.code() == StatusCode.DEADLINE_EXCEEDED
+
+
+async def test_connections_are_retired_at_max_age_and_calls_cut_after_the_grace() -> None:
+    """K5: GOAWAY "max_age" after about max_connection_age (±10 %), then calls still running
+    after max_connection_age_grace are cancelled; the channel moves to a new connection."""
+    server, port = await _server(max_connection_age=1.0, max_connection_age_grace=0.5)
+    try:
+        async with puregrpc.Channel(f"127.0.0.1:{port}") as channel:
+            echo = channel.unary_unary("/test.Echo/Unary")
+            assert await echo(b"1") == b"1"
+            first = channel._conn
+            assert first is not None
+            stuck = asyncio.ensure_future(_echo(echo, b"sleep"))
+            await asyncio.wait_for(first.wait_closed(), 10)
+            assert first.goaway_received
+            with pytest.raises(RpcError) as caught:
+                await stuck
+            assert caught.value.code() == StatusCode.UNAVAILABLE
+            assert await echo(b"2") == b"2"
+            assert channel._conn is not first
+    finally:
+        await server.stop()
