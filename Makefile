@@ -22,8 +22,8 @@ demo-http2: $(STAMP)
 	$(BIN)/python examples/http2_demo.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	$(BIN)/ruff check --no-cache .
+	$(BIN)/ruff format --no-cache --check .
 
 types: $(STAMP)
 	$(BIN)/mypy
