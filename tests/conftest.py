@@ -67,11 +67,14 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
 
     async def run_and_check() -> None:
         await pyfuncitem.obj(**kwargs)
-        # Give callbacks scheduled at the very end (transport closes) one turn to finish.
-        for _ in range(3):
-            await asyncio.sleep(0)
+        # Give what is already winding down (transport closes, a peer library's own tasks
+        # finishing their cancellation) a moment; a task still running after it is a leak.
         current = asyncio.current_task()
-        left = [t for t in asyncio.all_tasks() if t is not current and not t.done()]
+        for _ in range(50):
+            await asyncio.sleep(0 if _ < 3 else 0.01)
+            left = [t for t in asyncio.all_tasks() if t is not current and not t.done()]
+            if not left:
+                break
         if left:
             for t in left:
                 t.cancel()
