@@ -43,6 +43,8 @@ class _CallEnded(Exception):
 class ServicerContext(Generic[Req, Resp]):
     """What a handler knows of its call and how it shapes the response."""
 
+    __slots__ = ("_call",)
+
     def __init__(self, call: _ServerCall) -> None:
         self._call = call
 
@@ -206,6 +208,30 @@ _OK_TRAILERS = (("grpc-status", "0"),)
 class _ServerCall:
     """One RPC on the server: parses the request, runs the handler, sends the response."""
 
+    __slots__ = (
+        "accept_encodings",
+        "cancelled",
+        "chain",
+        "code",
+        "compress_next",
+        "conn",
+        "context",
+        "deadline",
+        "details",
+        "ended",
+        "handler",
+        "headers_sent",
+        "last_request_compressed",
+        "metadata",
+        "path",
+        "request_encoding",
+        "response_encoding",
+        "server",
+        "stream",
+        "task",
+        "trailing_metadata",
+    )
+
     def __init__(self, server: Server, conn: _ServerConnection, stream: GrpcStream) -> None:
         self.server = server
         self.conn = conn
@@ -215,7 +241,7 @@ class _ServerCall:
         self.handler: MethodHandler[Any, Any] | None = None
         self.path = ""
         self.request_encoding = IDENTITY
-        self.accept_encodings = frozenset({IDENTITY})
+        self.accept_encodings = _IDENTITY_ONLY
         self.response_encoding = IDENTITY
         self.compress_next = True
         self.last_request_compressed = False
