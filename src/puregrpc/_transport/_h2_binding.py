@@ -23,7 +23,7 @@ import dataclasses
 import logging
 from collections import deque
 from collections.abc import AsyncIterable, Awaitable, Callable, Coroutine, Sequence
-from typing import Any
+from typing import Any, cast
 
 from puregrpc._http2 import (
     ConnectionClosedError,
@@ -280,8 +280,7 @@ class _H2Protocol(asyncio.Protocol):
     # -- asyncio.Protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        self._transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         self._h2.initiate_connection()
         self._flush()
         self._timer = self._loop.call_later(_TIMER_INTERVAL, self._on_timer)
