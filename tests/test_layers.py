@@ -13,7 +13,7 @@ import puregrpc._http2
 
 SRC = Path(puregrpc.__file__).parent
 
-L0 = {"_status", "_metadata", "_deadline", "_target", "_credentials"}
+L0 = {"_status", "_metadata", "_deadline", "_target", "_credentials", "_eager"}
 L2 = {"_wire", "_compression"}
 # Each package or module of ours, and the ones of ours it may import besides itself
 # (docs/design.md: L0 vocabulary, L1 engine, L2 wire, L3 transport, L4/L5 calls and API).
@@ -22,6 +22,7 @@ ALLOWED: dict[str, set[str]] = {
     "_status": {"_metadata"},
     "_metadata": set(),
     "_deadline": set(),
+    "_eager": set(),
     "_target": set(),
     "_credentials": set(),
     "_wire": {"_http2", *L0},

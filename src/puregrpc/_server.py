@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import os
 import random
@@ -14,6 +15,7 @@ from typing import Any, Generic, NoReturn, TypeVar, cast
 from ._compression import ACCEPT_ENCODING, CODECS, IDENTITY, DecompressedTooLargeError
 from ._credentials import ensure_alpn_h2, negotiated_h2
 from ._deadline import TimeoutFormatError, current_deadline, decode_timeout
+from ._eager import start_eagerly
 from ._handlers import MethodHandler, ServiceDefinition
 from ._http2 import ErrorCode, H2Config, UsageError
 from ._interceptors import ServerChain, ServerInterceptor
@@ -217,10 +219,13 @@ class _ServerCall:
         "conn",
         "context",
         "deadline",
+        "deadline_timer",
         "details",
         "ended",
+        "expired",
         "handler",
         "headers_sent",
+        "held_response",
         "last_request_compressed",
         "metadata",
         "path",
@@ -238,6 +243,8 @@ class _ServerCall:
         self.stream = stream
         self.metadata = EMPTY
         self.deadline: float | None = None
+        self.deadline_timer: asyncio.TimerHandle | None = None
+        self.expired = False  # the deadline cancelled the handler
         self.handler: MethodHandler[Any, Any] | None = None
         self.path = ""
         self.request_encoding = IDENTITY
@@ -246,6 +253,7 @@ class _ServerCall:
         self.compress_next = True
         self.last_request_compressed = False
         self.headers_sent = False
+        self.held_response: bytes | None = None
         self.ended = False
         self.cancelled = False
         self.code = StatusCode.OK
@@ -283,6 +291,12 @@ class _ServerCall:
             raise AbortError(Status(StatusCode.INTERNAL, str(exc))) from None
         if message is None:
             return None
+        request = self._decode_request(message)
+        for interceptor in self.chain.on_request:
+            request = await interceptor.on_request(request, self.context)
+        return request
+
+    def _decode_request(self, message: tuple[bool, bytes]) -> Any:
         compressed, payload = message
         self.last_request_compressed = compressed
         if compressed:
@@ -302,16 +316,29 @@ class _ServerCall:
                 ) from None
         assert self.handler is not None
         deserialize = self.handler.request_deserializer
-        request: Any = payload
-        if deserialize is not None:
-            try:
-                request = deserialize(payload)
-            except Exception as exc:
-                raise AbortError(
-                    Status(StatusCode.INTERNAL, f"could not parse request: {exc}")
-                ) from None
-        for interceptor in self.chain.on_request:
-            request = await interceptor.on_request(request, self.context)
+        if deserialize is None:
+            return payload
+        try:
+            return deserialize(payload)
+        except Exception as exc:
+            raise AbortError(
+                Status(StatusCode.INTERNAL, f"could not parse request: {exc}")
+            ) from None
+
+    async def _unary_request(self) -> Any:
+        """The one request message of a unary-request call (UNIMPLEMENTED unless exactly one)."""
+        message = self.stream.take_sole_message()
+        if message is not None:
+            request = self._decode_request(message)
+            for interceptor in self.chain.on_request:
+                request = await interceptor.on_request(request, self.context)
+            return request
+        request = await self.read_request()
+        if request is None:
+            raise AbortError(Status(StatusCode.UNIMPLEMENTED, "no request message"))
+        extra = await self.read_request()
+        if extra is not None:
+            raise AbortError(Status(StatusCode.UNIMPLEMENTED, "too many request messages"))
         return request
 
     async def requests(self) -> AsyncIterator[Any]:
@@ -384,8 +411,12 @@ class _ServerCall:
             trailers.extend(status.trailing_metadata.to_headers())
             if status.rich is not None:  # S4
                 trailers.append(("grpc-status-details-bin", encode_binary(status.rich)))
+        held, self.held_response = self.held_response, None
         try:
-            if self.headers_sent:
+            if held is not None:
+                self.headers_sent = True
+                self.stream.send_response(_PLAIN_RESPONSE_HEADERS, held, trailers)
+            elif self.headers_sent:
                 self.stream.send_headers(trailers, end_stream=True)
             else:
                 self.headers_sent = True
@@ -397,7 +428,15 @@ class _ServerCall:
         except UsageError:  # W11: beyond the client's header list limit; reset, as grpc-go
             self.stream.reset(ErrorCode.INTERNAL_ERROR)
         finally:
-            self.conn.call_finished(self)
+            self._release()
+
+    def _release(self) -> None:
+        """The call is over: stop its timer, drop the links that would make a cycle."""
+        if self.deadline_timer is not None:
+            self.deadline_timer.cancel()
+            self.deadline_timer = None
+        self.stream.on_fail = None
+        self.conn.call_finished(self)
 
     def send_http_error(self, status: int, message: str) -> None:
         self.ended = True
@@ -414,65 +453,93 @@ class _ServerCall:
                 self.stream.reset(ErrorCode.INTERNAL_ERROR)
             if not self.stream.peer_ended:
                 self.stream.reset(ErrorCode.NO_ERROR)
-        self.conn.call_finished(self)
+        self._release()
 
     # -- running
-    async def run(self) -> None:
+    def start(self) -> None:
+        """Begin the call once the batch that opened it has been dispatched.
+
+        A unary-request call whose request is all here runs in place until its handler first
+        waits (most finish without waiting: no Task, no extra loop turn); other calls get a Task.
+        """
+        if self.cancelled:  # reset in the very batch that opened it
+            self.ended = True
+            self._release()
+            return
         problem = self.parse()
         if problem is not None:
-            headers = dict(self.stream.headers or ())
-            if not headers.get("content-type", "").startswith("application/grpc"):
-                self.send_http_error(415, problem.details)
-                return
-            if problem.code == StatusCode.UNIMPLEMENTED and "grpc-encoding" in problem.details:
-                self.response_encoding = IDENTITY
-            self.finish(problem)
+            self.reject(problem)
             return
         assert self.handler is not None
-        token = current_deadline.set(self.deadline)
+        if self.deadline is not None and self.deadline <= self.conn.loop.time():
+            self.finish(Status(StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded"))
+            return
+        context = contextvars.copy_context()
+        if self.deadline is not None:
+            context.run(current_deadline.set, self.deadline)
+        loop = self.conn.loop
+        if self.handler.cardinality.request_streaming or not self.stream.peer_ended:
+            self.task = loop.create_task(self.run(), context=context)
+        else:
+            self.task = start_eagerly(loop, self.run(), context)
+            if self.task is None:
+                return
+        if self.deadline is not None and not self.ended:
+            self.deadline_timer = loop.call_at(self.deadline, self.on_deadline)
+
+    def reject(self, problem: Status) -> None:
+        """Answer a request whose headers are unusable, without running anything."""
+        headers = dict(self.stream.headers or ())
+        if not headers.get("content-type", "").startswith("application/grpc"):
+            self.send_http_error(415, problem.details)
+            return
+        if problem.code == StatusCode.UNIMPLEMENTED and "grpc-encoding" in problem.details:
+            self.response_encoding = IDENTITY
+        self.finish(problem)
+
+    async def run(self) -> None:
+        assert self.handler is not None
         try:
             status = await self._run_handler(self.handler)
         except _CallEnded:
             status = None
-        finally:
-            current_deadline.reset(token)
         if status is not None:
             self.finish(status)
-        else:
+        elif not self.ended:
             self.ended = True
-            self.conn.call_finished(self)
+            self._release()
+
+    def on_deadline(self) -> None:
+        """W21: the deadline passed with the handler still running: cancel it."""
+        self.deadline_timer = None
+        if not self.ended and self.task is not None and not self.task.done():
+            self.expired = True
+            self.task.cancel()
 
     async def _run_handler(self, handler: MethodHandler[Any, Any]) -> Status | None:
         context = self.context
         try:
-            if self.deadline is None:
-                for interceptor in self.chain.on_call:
-                    await interceptor.on_call(self.path, context)
-                await self._dispatch(handler, context)
-            else:
-                async with asyncio.timeout_at(self.deadline):
-                    for interceptor in self.chain.on_call:
-                        await interceptor.on_call(self.path, context)
-                    await self._dispatch(handler, context)
-        except TimeoutError:
-            if self.cancelled:
+            for interceptor in self.chain.on_call:
+                await interceptor.on_call(self.path, context)
+            await self._dispatch(handler, context)
+        except asyncio.CancelledError:
+            if self.expired:
+                self.finish(Status(StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded"))
+                if not self.stream.error:
+                    self.stream.reset(ErrorCode.CANCEL)  # W21
                 return None
-            self.finish(Status(StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded"))
-            if not self.stream.error:
-                self.stream.reset(ErrorCode.CANCEL)  # W21
+            if not self.cancelled:  # the handler cancelled itself: the client still hears
+                self.finish(Status(StatusCode.CANCELLED, "handler was cancelled"))
+                raise
             return None
         except AbortError as exc:
             return exc.status
         except _CallEnded:
             return None
-        except asyncio.CancelledError:
-            if self.cancelled:
-                return None
-            raise
         except RpcError as exc:
             return Status(StatusCode.UNKNOWN, f"Unexpected error in handler: {exc}")
         except Exception as exc:
-            logger.exception("handler for %s raised", self.stream.headers)
+            logger.exception("handler for %s raised", self.path)
             return Status(StatusCode.UNKNOWN, f"Exception calling application: {exc}")
         return Status(self.code, self.details, self.trailing_metadata)
 
@@ -481,24 +548,28 @@ class _ServerCall:
     ) -> None:
         kind = handler.cardinality
         behaviour = handler.behaviour
-        if kind.request_streaming:
-            request: Any = self.requests()
-        else:
-            request = await self.read_request()
-            if request is None:
-                raise AbortError(Status(StatusCode.UNIMPLEMENTED, "no request message"))
-            extra = await self.read_request()
-            if extra is not None:
-                raise AbortError(Status(StatusCode.UNIMPLEMENTED, "too many request messages"))
+        request: Any = self.requests() if kind.request_streaming else await self._unary_request()
         if kind.response_streaming:
             async for response in behaviour(request, context):
                 await self.write_response(response)
-        else:
-            response = await behaviour(request, context)
-            if response is not None:
-                await self.write_response(response)
-            elif self.code == StatusCode.OK:
+            return
+        response = await behaviour(request, context)
+        if response is None:
+            if self.code == StatusCode.OK:
                 raise AbortError(Status(StatusCode.INTERNAL, "handler returned no response"))
+        elif (
+            self.headers_sent
+            or self.response_encoding != IDENTITY
+            or self.chain.on_response
+            or self.ended
+        ):
+            await self.write_response(response)
+        else:
+            # Held back to go out with the trailers, as one engine operation (finish).
+            serialize = handler.response_serializer
+            self.held_response = frame_message(
+                serialize(response) if serialize is not None else bytes(response), False
+            )
 
     def on_stream_failed(self, error: BaseException) -> None:
         """The client reset the stream or the connection died: cancel the handler (W25)."""
@@ -525,6 +596,7 @@ class _ServerConnection(GrpcConnection):
         # Parsed request heads by header-tuple identity: the engine hands out the same tuple
         # for a repeated header block, so repeated calls skip the parse.
         self._heads: dict[int, tuple[Sequence[tuple[str, str]], _RequestHead]] = {}
+        self._starting: list[_ServerCall] = []
 
     def request_head(self, headers: Sequence[tuple[str, str]]) -> _RequestHead:
         hit = self._heads.get(id(headers))
@@ -552,7 +624,16 @@ class _ServerConnection(GrpcConnection):
         stream.on_fail = call.on_stream_failed
         self.calls.add(call)
         self._idle_since = None
-        call.task = self.loop.create_task(call.run())
+        self._starting.append(call)
+
+    def after_events(self) -> None:
+        """Start the calls the batch opened, now that their request messages are here too."""
+        starting = self._starting
+        if starting:
+            self._starting = []
+            for call in starting:
+                if not call.ended:
+                    call.start()
 
     def call_finished(self, call: _ServerCall) -> None:
         self.calls.discard(call)

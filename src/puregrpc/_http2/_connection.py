@@ -425,6 +425,69 @@ class H2Connection:
         """End our side with an empty DATA frame carrying END_STREAM."""
         self.send_data(stream_id, b"", end_stream=True)
 
+    def send_response(
+        self,
+        stream_id: int,
+        headers: Sequence[tuple[str, str]],
+        data: bytes,
+        trailers: Sequence[tuple[str, str]],
+    ) -> None:
+        """A whole response at once: final headers, one DATA payload, trailers ending it.
+
+        Equivalent to `send_headers`, `send_data` and `send_headers(end_stream=True)` in a row
+        (and done that way when a block is not cached or `data` does not fit the windows and
+        one frame); the common case looks the stream up once and queues three frames.
+        """
+        stream = self._streams.get(stream_id)
+        size = len(data)
+        max_frame = self._peer_max_frame
+        if (
+            self._closed
+            or stream is None
+            or stream.headers_sent
+            or stream.state != _HALF_CLOSED_REMOTE
+            or size > stream.send_window
+            or size > self._send_window
+            or size > max_frame
+        ):
+            return self._send_response_slowly(stream_id, headers, data, trailers)
+        encoder = self._encoder
+        header_fields = headers if type(headers) is tuple else tuple(headers)
+        trailer_fields = trailers if type(trailers) is tuple else tuple(trailers)
+        block = encoder.cached_block(header_fields)
+        trailer_block = encoder.cached_block(trailer_fields)
+        if (
+            block is None
+            or trailer_block is None
+            or len(block) > max_frame
+            or len(trailer_block) > max_frame
+            or header_fields[0] != (":status", "200")
+        ):
+            return self._send_response_slowly(stream_id, headers, data, trailers)
+        # HALF_CLOSED_REMOTE --headers, data--> HALF_CLOSED_REMOTE --end--> CLOSED
+        out = self._out
+        out.append(_pack_header(len(block) >> 8, len(block) & 0xFF, 1, 4, stream_id) + block)
+        out.append(_pack_header(size >> 8, size & 0xFF, 0, 0, stream_id))
+        if size:
+            out.append(data)
+        size_t = len(trailer_block)
+        out.append(_pack_header(size_t >> 8, size_t & 0xFF, 1, 5, stream_id) + trailer_block)
+        stream.send_window -= size
+        self._send_window -= size
+        stream.headers_sent = stream.final_headers_sent = stream.local_ended = True
+        self._end_local(stream)
+
+    def _send_response_slowly(
+        self,
+        stream_id: int,
+        headers: Sequence[tuple[str, str]],
+        data: bytes,
+        trailers: Sequence[tuple[str, str]],
+    ) -> None:
+        self.send_headers(stream_id, headers)
+        self.send_data(stream_id, data)
+        self.send_headers(stream_id, trailers, end_stream=True)
+
     def _flush_stream(self, stream: Stream) -> bool:
         """Send as much of the stream's pending DATA as the windows allow.
 

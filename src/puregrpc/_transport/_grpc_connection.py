@@ -210,6 +210,22 @@ class GrpcStream:
                 return None
             await self._wait()
 
+    def take_sole_message(self) -> tuple[bool, bytes] | None:
+        """The stream's only message, when the peer ended its side after exactly one whole
+        message and nothing failed; otherwise None, and nothing is consumed."""
+        if (
+            self.peer_ended
+            and len(self._messages) == 1
+            and self._read_error is None
+            and self._error is None
+            and not self._decoder.pending
+        ):
+            message = self._messages.popleft()
+            self._queued = 0
+            self._release_window()
+            return message
+        return None
+
     async def wait_end(self) -> None:
         """Until the peer ended its side (trailers), failed, or was reset."""
         while not self.peer_ended and self._error is None:
@@ -234,6 +250,16 @@ class GrpcStream:
 
     def send_headers(self, headers: Sequence[tuple[str, str]], end_stream: bool = False) -> None:
         self.conn.send_headers(self, headers, end_stream)
+
+    def send_response(
+        self,
+        headers: Sequence[tuple[str, str]],
+        data: bytes,
+        trailers: Sequence[tuple[str, str]],
+    ) -> None:
+        """Headers, one framed message and the trailers at once (a unary response). The DATA
+        may wait in the engine for window; that needs no waiting here, as nothing follows it."""
+        self.conn.send_response(self, headers, data, trailers)
 
     async def send_data(self, data: bytes, end_stream: bool = False) -> None:
         """Queue DATA; waits while the engine's buffer for this stream or the socket is full."""
@@ -317,6 +343,7 @@ class GrpcConnection(asyncio.Protocol):
             return
         for event in events:
             self._dispatch(event)
+        self.after_events()
         self.flush()
 
     def eof_received(self) -> bool | None:
@@ -353,6 +380,9 @@ class GrpcConnection(asyncio.Protocol):
     def on_request(self, stream: GrpcStream, end_stream: bool) -> None:
         """A peer opened a stream (server side)."""
         stream.reset(ErrorCode.REFUSED_STREAM)
+
+    def after_events(self) -> None:
+        """Every event of a received batch was dispatched; its output is not yet written."""
 
     def on_lost(self) -> None:
         """The connection is gone."""
@@ -497,6 +527,24 @@ class GrpcConnection(asyncio.Protocol):
         h2 = self.h2
         sid = stream.stream_id
         h2.send_data(sid, data, end_stream)
+        if self._flush_handle is None:
+            self._flush_handle = self.loop.call_soon(self.flush)
+        if not h2.is_stream_open(sid):
+            self._forget(stream)
+
+    def send_response(
+        self,
+        stream: GrpcStream,
+        headers: Sequence[tuple[str, str]],
+        data: bytes,
+        trailers: Sequence[tuple[str, str]],
+    ) -> None:
+        if stream._error is not None or self._closed.done():
+            self._check_open(stream)
+        self.keepalive.strikes = 0  # K2
+        h2 = self.h2
+        sid = stream.stream_id
+        h2.send_response(sid, headers, data, trailers)
         if self._flush_handle is None:
             self._flush_handle = self.loop.call_soon(self.flush)
         if not h2.is_stream_open(sid):
