@@ -34,7 +34,14 @@ class Cardinality(enum.Enum):
 class MethodHandler(Generic[Req, Resp]):
     """A method's behaviour with its (de)serializers; build one with the `*_handler` helpers."""
 
-    __slots__ = ("behaviour", "cardinality", "request_deserializer", "response_serializer")
+    __slots__ = (
+        "behaviour",
+        "cardinality",
+        "request_deserializer",
+        "request_streaming",
+        "response_serializer",
+        "response_streaming",
+    )
 
     def __init__(
         self,
@@ -44,6 +51,8 @@ class MethodHandler(Generic[Req, Resp]):
         response_serializer: Callable[[Resp], bytes] | None,
     ) -> None:
         self.cardinality = cardinality
+        self.request_streaming = cardinality.request_streaming
+        self.response_streaming = cardinality.response_streaming
         self.behaviour = behaviour
         self.request_deserializer = request_deserializer
         self.response_serializer = response_serializer

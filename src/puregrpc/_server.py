@@ -164,9 +164,10 @@ class ServicerContext(Generic[Req, Resp]):
 
 
 class _RequestHead:
-    """What a server needs from a request's header block, parsed once per distinct block."""
+    """What a server needs from a request's header block but its `grpc-timeout` (which varies
+    from call to call), parsed once per distinct rest of the block."""
 
-    __slots__ = ("accept", "encoding", "metadata", "path", "problem", "timeout")
+    __slots__ = ("accept", "encoding", "metadata", "path", "problem")
 
     def __init__(self, headers: Sequence[tuple[str, str]]) -> None:
         fields: dict[str, str] = {}
@@ -174,7 +175,6 @@ class _RequestHead:
             fields.setdefault(name, value)
         self.problem: Status | None = None
         self.path = fields.get(":path", "")
-        self.timeout: float | None = None
         self.encoding = fields.get("grpc-encoding", IDENTITY)
         accept = fields.get("grpc-accept-encoding")
         self.accept = frozenset(a.strip() for a in accept.split(",")) if accept else _IDENTITY_ONLY
@@ -190,12 +190,6 @@ class _RequestHead:
             self.problem = Status(
                 StatusCode.UNIMPLEMENTED, f"grpc-encoding {self.encoding!r} is not supported"
             )
-        timeout = fields.get("grpc-timeout")
-        if timeout is not None and self.problem is None:
-            try:
-                self.timeout = decode_timeout(timeout)
-            except TimeoutFormatError as exc:
-                self.problem = Status(StatusCode.INTERNAL, str(exc))
 
 
 _IDENTITY_ONLY = frozenset({IDENTITY})
@@ -260,21 +254,25 @@ class _ServerCall:
         self.details = ""
         self.trailing_metadata = EMPTY
         self.task: asyncio.Task[None] | None = None
-        self.context: ServicerContext[Any, Any] = ServicerContext(self)
+        # Dropped when the call is over, so that call and context make no reference cycle.
+        self.context: ServicerContext[Any, Any] | None = ServicerContext(self)
         self.chain = server._chain
 
     # -- request
     def parse(self) -> Status | None:
         """Read the request headers; a Status to answer with at once when they are unusable."""
-        head = self.conn.request_head(self.stream.headers or ())
+        head, timeout = self.conn.request_head(self.stream.headers or ())
         if head.problem is not None:
             return head.problem
         self.path = head.path
         self.handler = self.server._methods.get(head.path)
         if self.handler is None:
             return Status(StatusCode.UNIMPLEMENTED, f"Method not found: {head.path}")
-        if head.timeout is not None:
-            self.deadline = self.conn.loop.time() + head.timeout
+        if timeout is not None:
+            try:
+                self.deadline = self.conn.loop.time() + decode_timeout(timeout)
+            except TimeoutFormatError as exc:
+                return Status(StatusCode.INTERNAL, str(exc))
         self.request_encoding = head.encoding
         self.accept_encodings = head.accept
         self.metadata = head.metadata
@@ -293,7 +291,7 @@ class _ServerCall:
             return None
         request = self._decode_request(message)
         for interceptor in self.chain.on_request:
-            request = await interceptor.on_request(request, self.context)
+            request = await interceptor.on_request(request, self._context())
         return request
 
     def _decode_request(self, message: tuple[bool, bytes]) -> Any:
@@ -331,7 +329,7 @@ class _ServerCall:
         if message is not None:
             request = self._decode_request(message)
             for interceptor in self.chain.on_request:
-                request = await interceptor.on_request(request, self.context)
+                request = await interceptor.on_request(request, self._context())
             return request
         request = await self.read_request()
         if request is None:
@@ -379,7 +377,7 @@ class _ServerCall:
             self.send_initial_metadata(EMPTY)
         assert self.handler is not None
         for interceptor in self.chain.on_response:
-            message = await interceptor.on_response(message, self.context)
+            message = await interceptor.on_response(message, self._context())
         serialize = self.handler.response_serializer
         payload = serialize(message) if serialize is not None else bytes(message)
         compress = self.response_encoding != IDENTITY and self.compress_next
@@ -398,7 +396,7 @@ class _ServerCall:
         self.ended = True
         for interceptor in self.chain.on_end:
             try:
-                interceptor.on_end(status, self.context)
+                interceptor.on_end(status, self._context())
             except Exception:
                 logger.exception("server interceptor on_end raised")
         trailers: Sequence[tuple[str, str]]
@@ -430,12 +428,19 @@ class _ServerCall:
         finally:
             self._release()
 
+    def _context(self) -> ServicerContext[Any, Any]:
+        context = self.context
+        if context is None:
+            raise _CallEnded()
+        return context
+
     def _release(self) -> None:
         """The call is over: stop its timer, drop the links that would make a cycle."""
         if self.deadline_timer is not None:
             self.deadline_timer.cancel()
             self.deadline_timer = None
         self.stream.on_fail = None
+        self.context = None
         self.conn.call_finished(self)
 
     def send_http_error(self, status: int, message: str) -> None:
@@ -478,7 +483,7 @@ class _ServerCall:
         if self.deadline is not None:
             context.run(current_deadline.set, self.deadline)
         loop = self.conn.loop
-        if self.handler.cardinality.request_streaming or not self.stream.peer_ended:
+        if self.handler.request_streaming or not self.stream.peer_ended:
             self.task = loop.create_task(self.run(), context=context)
         else:
             self.task = start_eagerly(loop, self.run(), context)
@@ -517,7 +522,7 @@ class _ServerCall:
             self.task.cancel()
 
     async def _run_handler(self, handler: MethodHandler[Any, Any]) -> Status | None:
-        context = self.context
+        context = self._context()
         try:
             for interceptor in self.chain.on_call:
                 await interceptor.on_call(self.path, context)
@@ -546,10 +551,11 @@ class _ServerCall:
     async def _dispatch(
         self, handler: MethodHandler[Any, Any], context: ServicerContext[Any, Any]
     ) -> None:
-        kind = handler.cardinality
         behaviour = handler.behaviour
-        request: Any = self.requests() if kind.request_streaming else await self._unary_request()
-        if kind.response_streaming:
+        request: Any = (
+            self.requests() if handler.request_streaming else await self._unary_request()
+        )
+        if handler.response_streaming:
             async for response in behaviour(request, context):
                 await self.write_response(response)
             return
@@ -593,20 +599,39 @@ class _ServerConnection(GrpcConnection):
         if server._max_age is not None:
             self._expires = now + server._max_age * random.uniform(0.9, 1.1)  # K5 jitter
         self._hard_deadline: float | None = None
-        # Parsed request heads by header-tuple identity: the engine hands out the same tuple
-        # for a repeated header block, so repeated calls skip the parse.
-        self._heads: dict[int, tuple[Sequence[tuple[str, str]], _RequestHead]] = {}
+        # Parsed request heads. By identity of the header tuple first (the engine hands out
+        # the same tuple for a repeated block), then by the fields other than grpc-timeout
+        # (clients such as grpc-go send a different remaining time on every call).
+        self._heads: dict[int, tuple[Sequence[tuple[str, str]], _RequestHead, str | None]] = {}
+        self._heads_by_fields: dict[tuple[tuple[str, str], ...], _RequestHead] = {}
         self._starting: list[_ServerCall] = []
 
-    def request_head(self, headers: Sequence[tuple[str, str]]) -> _RequestHead:
+    def request_head(
+        self, headers: Sequence[tuple[str, str]]
+    ) -> tuple[_RequestHead, str | None]:
+        """The parsed head of a request block, and its `grpc-timeout` value if it has one."""
         hit = self._heads.get(id(headers))
         if hit is not None and hit[0] is headers:
-            return hit[1]
-        head = _RequestHead(headers)
+            return hit[1], hit[2]
+        timeout: str | None = None
+        rest: list[tuple[str, str]] = []
+        for field in headers:
+            if field[0] == "grpc-timeout":
+                if timeout is None:
+                    timeout = field[1]
+            else:
+                rest.append(field)
+        key = tuple(rest)
+        head = self._heads_by_fields.get(key)
+        if head is None:
+            head = _RequestHead(key)
+            if len(self._heads_by_fields) >= 64:
+                self._heads_by_fields.clear()
+            self._heads_by_fields[key] = head
         if len(self._heads) >= 64:
             self._heads.clear()
-        self._heads[id(headers)] = (headers, head)
-        return head
+        self._heads[id(headers)] = (headers, head, timeout)
+        return head, timeout
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if not negotiated_h2(transport.get_extra_info("ssl_object")):

@@ -57,6 +57,16 @@ _TIMER_INTERVAL = 1.0
 _SHUTDOWN_PING = b"shutdown"
 
 
+class _FlushAtEndOfBatch:
+    """Stands where the scheduled flush's handle would be while a batch is dispatched."""
+
+    def cancel(self) -> None:
+        pass
+
+
+_FLUSH_AT_END_OF_BATCH: Any = _FlushAtEndOfBatch()
+
+
 class TransportError(Exception):
     """Base of the failures a stream reports."""
 
@@ -233,6 +243,39 @@ class GrpcStream:
         self._messages.clear()
         self._release_window()
 
+    # -- for the client's unary fast path: one wait for the whole response, no coroutine layers
+
+    def next_event(self) -> asyncio.Future[None]:
+        """A future set at the stream's next inbound event (a header block, DATA, its end, a
+        failure); the caller checks the stream's state again when it is set."""
+        waiter = self._waiter
+        if waiter is None:
+            waiter = self._waiter = self.conn.loop.create_future()
+        return waiter
+
+    @property
+    def queued_messages(self) -> int:
+        """Complete messages received and not read yet."""
+        return len(self._messages)
+
+    def take_only_message(self) -> bytes | None:
+        """If the peer ended its side cleanly after exactly one complete, uncompressed message
+        (and nothing was read yet): its payload, with its flow-control credit handed back.
+        Otherwise None, and nothing changed: read the stream the ordinary way."""
+        if (
+            not self.peer_ended
+            or self._error is not None
+            or self._read_error is not None
+            or len(self._messages) != 1
+            or self._messages[0][0]
+            or self._decoder.pending
+        ):
+            return None
+        payload = self._messages.popleft()[1]
+        self._consumed(5 + len(payload))
+        self._release_window()
+        return payload
+
     def _consumed(self, size: int) -> None:
         self._queued -= size
         size = min(size, self._unacked)
@@ -341,10 +384,15 @@ class GrpcConnection(asyncio.Protocol):
             self.flush()
             self._close_transport()
             return
-        for event in events:
-            self._dispatch(event)
-        self.after_events()
-        self.flush()
+        # What the batch makes us send goes out in the flush below: no flush is scheduled.
+        if self._flush_handle is None:
+            self._flush_handle = _FLUSH_AT_END_OF_BATCH
+        try:
+            for event in events:
+                self._dispatch(event)
+            self.after_events()
+        finally:
+            self.flush()
 
     def eof_received(self) -> bool | None:
         return False
