@@ -1,5 +1,5 @@
 """Build what the gRPC benchmark runs: Python code generated from bench/proto/bench.proto, and the
-Go load generator and Go server compiled against Debian's grpc-go.
+Go load generators (gRPC and raw HTTP/2) and Go server compiled against Debian's grpc-go.
 
 Nothing generated is kept in the repository. Both go to cache directories in the temp dir named
 after a hash of everything that goes into them, so a run builds at most once:
@@ -8,7 +8,7 @@ after a hash of everything that goes into them, so a run builds at most once:
   Python framework in a directory of its own, because puregrpc's and grpclib's generators both
   write ``bench_grpc.py``: ``puregrpc/bench_grpc.py``, ``grpcio/bench_pb2_grpc.py``,
   ``grpclib/bench_grpc.py``.
-* ``puregrpc-bench-go-<hash>/bin/{loadgen,server}``, with the GOPATH that made them beside.
+* ``puregrpc-bench-go-<hash>/bin/{loadgen,rawload,server}``, with the GOPATH that made them beside.
 
 The Go build reuses tests/peers/build.py (GOPATH mode, no network, protoc-gen-go with
 ``plugins=grpc`` compiled from /usr/share/gocode). ``python bench/build.py`` builds both and
@@ -49,7 +49,7 @@ from peers.build import (  # noqa: E402
 PROTO_DIR = BENCH_DIR / "proto"
 PROTO = PROTO_DIR / "bench.proto"
 GO_SOURCES = BENCH_DIR / "go"
-GO_PROGRAMS = ("loadgen", "server")
+GO_PROGRAMS = ("loadgen", "rawload", "server")
 # Must match `option go_package` in bench.proto.
 GO_PACKAGE = "puregrpc/bench/benchpb"
 GO_PROGRAM_PACKAGE = "puregrpc/bench"
@@ -72,6 +72,7 @@ __all__ = [
 @dataclass(frozen=True)
 class GoBinaries:
     loadgen: Path
+    rawload: Path
     server: Path
     build_seconds: float
     """Time this call spent building; 0.0 when the cache already had the binaries."""
@@ -249,13 +250,13 @@ def go_binaries(cache_root: Path | None = None) -> GoBinaries:
     protoc = find_protoc()
     root = cache_root or Path(tempfile.gettempdir())
     final = root / f"puregrpc-bench-go-{_go_hash(go, protoc)}"
-    loadgen, server = final / "bin" / "loadgen", final / "bin" / "server"
+    loadgen, rawload, server = (final / "bin" / program for program in GO_PROGRAMS)
     seconds = _cached(
         final,
-        lambda: loadgen.is_file() and server.is_file(),
+        lambda: all((final / "bin" / program).is_file() for program in GO_PROGRAMS),
         lambda work: _build_go_into(work, go, protoc),
     )
-    return GoBinaries(loadgen, server, seconds)
+    return GoBinaries(loadgen, rawload, server, seconds)
 
 
 def main() -> int:
@@ -263,6 +264,7 @@ def main() -> int:
     print(f"python code: {python_code()}")
     binaries = go_binaries()
     print(f"loadgen: {binaries.loadgen}")
+    print(f"rawload: {binaries.rawload}")
     print(f"server: {binaries.server}")
     print(f"done in {time.monotonic() - started:.1f}s")
     return 0

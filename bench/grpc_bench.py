@@ -1,17 +1,30 @@
-"""Side-by-side gRPC benchmark: puregrpc against grpcio, grpclib and grpc-go, driven by a neutral
-load generator written in Go (bench/go/loadgen) against Debian's grpc-go.
+"""Side-by-side gRPC benchmark: puregrpc against grpcio, grpclib and grpc-go, driven by neutral
+load generators written in Go (bench/go/loadgen against Debian's grpc-go, and bench/go/rawload,
+which speaks HTTP/2 frames itself).
 
-Servers (each pinned to CPU 0 with ``taskset -c 0``; the load generator to CPU 1): puregrpc on
+Servers (each pinned to CPU 0 with ``taskset -c 0``; the load generators to CPU 1): puregrpc on
 asyncio's default loop and on uvloop, grpcio sync (10 threads), grpcio aio, grpclib and grpc-go
-(the ceiling). Modes: unary, server_stream, client_stream, pingpong. The headline is server CPU
-per RPC (per message in the streaming modes), from /proc/<pid>/stat utime+stime over the measured
-window. Clients (pinned to CPU 1) are compared against the grpc-go server: puregrpc, grpcio aio,
-grpclib, and the Go load generator itself as the ceiling.
+(the ceiling). Everything runs over ONE connection. Modes (the measurement points of issue 5):
+
+    unary               Unary, 64 in flight: RPC/s and server CPU per RPC
+    unary_1             Unary, 1 in flight: p50 latency (target: within 1.2x grpc-go's)
+    unary_100k          Upload, 100 KB requests, 8 in flight: MB/s (target: >= 1.5x the best
+                        Python peer)
+    server_stream       ServerStream, 8 streams of 100 messages in flight: messages/s
+    pingpong            PingPong, 8 streams: round trips/s
+    saturation          rawload, 64 Unary calls in flight: server CPU per RPC at saturation
+                        (target: <= 8 us)
+    saturation_timeout  the same with a different grpc-timeout on every call (target: <= 12 us)
+    client_stream       (not run by default) ClientStream, 8 streams of 100 messages
+
+Clients (pinned to CPU 1) make 64 unary calls in flight against the grpc-go server: puregrpc,
+grpcio aio, grpclib, and the Go load generator itself as the ceiling (target: puregrpc >= 3x
+grpcio aio's calls/s). The report has a table of these targets, met or not.
 
 ``make bench`` runs it after the engine benchmark; ``bench/README.md`` has the method.
 
-    .venv/bin/python bench/grpc_bench.py            # ~10 minutes, 3 repetitions
-    .venv/bin/python bench/grpc_bench.py --quick    # ~1-2 minutes, rough numbers
+    .venv/bin/python bench/grpc_bench.py            # ~14 minutes, 3 repetitions
+    .venv/bin/python bench/grpc_bench.py --quick    # ~2 minutes, rough numbers
 """
 
 from __future__ import annotations
@@ -47,8 +60,14 @@ PY = sys.executable
 SERVERS_DIR = BENCH_DIR / "servers"
 CLIENTS_DIR = BENCH_DIR / "clients"
 
-MODES = ("unary", "server_stream", "client_stream", "pingpong")
-QUICK_MODES = ("unary", "pingpong")
+LOADGEN_MODES = ("unary", "unary_1", "unary_100k", "server_stream", "client_stream", "pingpong")
+SATURATION_MODES = ("saturation", "saturation_timeout")
+MODES = (*LOADGEN_MODES, *SATURATION_MODES)
+DEFAULT_MODES = tuple(m for m in MODES if m != "client_stream")
+QUICK_MODES = ("unary", "unary_1", "unary_100k", *SATURATION_MODES)
+LOADGEN_MODE = {"unary": "unary", "unary_1": "unary", "unary_100k": "upload"}
+"""The load generator's -mode for each of ours (the rest have the same name)."""
+STREAMING_MODES = ("server_stream", "client_stream", "pingpong")
 OURS = ("puregrpc", "puregrpc-uvloop")
 PYTHON_PEERS = ("grpcio-sync", "grpcio-aio", "grpclib")
 GO_SERVER = "grpc-go"
@@ -72,7 +91,7 @@ PINNING = {
     True: "pinned to CPU 0, load generator and clients to CPU 1 (taskset)",
     False: "not pinned",
 }
-UNIT = {"unary": "RPC", "server_stream": "msg", "client_stream": "msg", "pingpong": "msg"}
+UNIT = {mode: "msg" if mode in STREAMING_MODES else "RPC" for mode in MODES}
 SERVER_START_TIMEOUT = 30.0
 SERVER_STOP_TIMEOUT = 5.0
 
@@ -86,6 +105,13 @@ class Settings:
     servers: tuple[str, ...]
     clients: tuple[str, ...]
     concurrency: int
+    """Calls in flight in `unary` and for the clients."""
+    stream_concurrency: int
+    """Streams in flight in the streaming modes."""
+    large_concurrency: int
+    large_size: int
+    """Calls in flight and request body bytes in `unary_100k`."""
+    saturation_concurrency: int
     connections: int
     size: int
     stream_count: int
@@ -101,17 +127,36 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Settings, argparse.Namespace
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--quick", action="store_true", help="2 modes, 1 repetition, 3 s each")
+    parser.add_argument(
+        "--quick", action="store_true", help=f"{len(QUICK_MODES)} modes, 1 repetition, 2 s each"
+    )
     parser.add_argument("--reps", type=int, help="repetitions (default 3; --quick 1)")
-    parser.add_argument("--duration", type=float, help="measured seconds per run (5; --quick 3)")
+    parser.add_argument("--duration", type=float, help="measured seconds per run (4; --quick 2)")
     parser.add_argument("--warmup", type=float, help="unmeasured seconds first (1; --quick 0.5)")
-    parser.add_argument("--modes", help=f"comma-separated subset of {','.join(MODES)}")
+    parser.add_argument(
+        "--modes",
+        help=f"comma-separated subset of {','.join(MODES)} (default: all but client_stream)",
+    )
     parser.add_argument("--servers", help=f"comma-separated subset of {','.join(SERVERS)}")
     parser.add_argument(
         "--clients", help=f"comma-separated subset of {','.join(CLIENTS)} ('none' for none)"
     )
-    parser.add_argument("--concurrency", type=int, default=10, help="operations in flight")
-    parser.add_argument("--connections", type=int, default=2, help="load generator connections")
+    parser.add_argument(
+        "--concurrency", type=int, default=64, help="unary calls in flight (unary, clients)"
+    )
+    parser.add_argument(
+        "--stream-concurrency", type=int, default=8, help="streams in flight (streaming modes)"
+    )
+    parser.add_argument(
+        "--large-concurrency", type=int, default=8, help="calls in flight in unary_100k"
+    )
+    parser.add_argument(
+        "--large-size", type=int, default=100_000, help="request body bytes in unary_100k"
+    )
+    parser.add_argument(
+        "--saturation-concurrency", type=int, default=64, help="rawload's calls in flight"
+    )
+    parser.add_argument("--connections", type=int, default=1, help="load generator connections")
     parser.add_argument("--size", type=int, default=100, help="payload body bytes")
     parser.add_argument("--stream-count", type=int, default=100, help="messages per stream RPC")
     parser.add_argument("--client-calls", type=int, help="measured calls per client run (20000)")
@@ -142,12 +187,16 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Settings, argparse.Namespace
     quick = bool(args.quick)
     settings = Settings(
         reps=args.reps or (1 if quick else 3),
-        duration=args.duration or (3.0 if quick else 5.0),
+        duration=args.duration or (2.0 if quick else 4.0),
         warmup=args.warmup if args.warmup is not None else (0.5 if quick else 1.0),
-        modes=subset(args.modes, MODES, QUICK_MODES if quick else MODES),
+        modes=subset(args.modes, MODES, QUICK_MODES if quick else DEFAULT_MODES),
         servers=subset(args.servers, SERVERS, SERVERS),
         clients=subset(args.clients, CLIENTS, CLIENTS),
         concurrency=args.concurrency,
+        stream_concurrency=args.stream_concurrency,
+        large_concurrency=args.large_concurrency,
+        large_size=args.large_size,
+        saturation_concurrency=args.saturation_concurrency,
         connections=args.connections,
         size=args.size,
         stream_count=args.stream_count,
@@ -162,9 +211,54 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Settings, argparse.Namespace
         parser.error("--reps must be 1..20")
     if not (0 < settings.duration <= 60 and 0 <= settings.warmup <= 30):
         parser.error("--duration must be in (0, 60] and --warmup in [0, 30]")
-    if min(settings.concurrency, settings.connections, settings.stream_count) < 1:
-        parser.error("--concurrency, --connections and --stream-count must be positive")
+    counts = (
+        settings.concurrency,
+        settings.stream_concurrency,
+        settings.large_concurrency,
+        settings.saturation_concurrency,
+        settings.connections,
+        settings.stream_count,
+    )
+    if min(counts) < 1:
+        parser.error("the concurrencies, --connections and --stream-count must be positive")
+    if settings.saturation_concurrency > 8192 or not 0 <= settings.size <= 16000:
+        parser.error("--saturation-concurrency is at most 8192 and --size at most 16000 (rawload)")
+    if not 0 <= settings.large_size <= benchlib.SIZE_LIMIT:
+        parser.error(f"--large-size must be in [0, {benchlib.SIZE_LIMIT}]")
     return settings, args
+
+
+def mode_load(mode: str, settings: Settings) -> tuple[int, int]:
+    """(operations in flight, body bytes) of `mode`."""
+    if mode == "unary":
+        return settings.concurrency, settings.size
+    if mode == "unary_1":
+        return 1, settings.size
+    if mode == "unary_100k":
+        return settings.large_concurrency, settings.large_size
+    if mode in SATURATION_MODES:
+        return settings.saturation_concurrency, settings.size
+    return settings.stream_concurrency, settings.size
+
+
+def mode_shape(mode: str, settings: dict[str, Any]) -> str:
+    """What `mode` keeps in flight (`settings` as in the report), e.g. "64 in flight"."""
+    s = Settings(**{**settings, "modes": tuple(settings["modes"])})
+    in_flight, size = mode_load(mode, s)
+    if mode == "unary_100k":
+        return f"{in_flight} x {size:,} B"
+    if mode in STREAMING_MODES:
+        return f"{in_flight} streams"
+    if mode == "saturation_timeout":
+        return f"rawload, {in_flight}, grpc-timeout"
+    if mode == "saturation":
+        return f"rawload, {in_flight}"
+    return f"{in_flight} in flight"
+
+
+def mode_label(mode: str, settings: dict[str, Any]) -> str:
+    """A column heading: the mode and its load shape."""
+    return f"{mode} ({mode_shape(mode, settings)})"
 
 
 # ---------------------------------------------------------------- processes
@@ -253,6 +347,7 @@ def run_json(argv: Sequence[str], timeout: float) -> dict[str, Any]:
 class Runner:
     settings: Settings
     loadgen: Path
+    rawload: Path
     go_server: Path
     gen_dir: Path
     log_dir: Path
@@ -269,18 +364,25 @@ class Runner:
 
     def loadgen_argv(self, server: ServerProcess, mode: str, connections: int) -> list[str]:
         s = self.settings
-        argv = [
-            str(self.loadgen),
+        in_flight, size = mode_load(mode, s)
+        timing = [f"-duration={s.duration}s", f"-warmup={s.warmup}s"]
+        common = [
             f"-target=127.0.0.1:{server.port}",
-            f"-mode={mode}",
-            f"-concurrency={s.concurrency}",
-            f"-connections={connections}",
-            f"-size={s.size}",
-            f"-stream-count={s.stream_count}",
-            f"-duration={s.duration}s",
-            f"-warmup={s.warmup}s",
+            f"-concurrency={in_flight}",
+            f"-size={size}",
             f"-server-pid={server.proc.pid}",
             f"-clk-tck={benchlib.CLK_TCK}",
+        ]
+        if mode in SATURATION_MODES:
+            extra = ["-grpc-timeout"] if mode == "saturation_timeout" else []
+            return pinned(1, [str(self.rawload), *common, *timing, *extra], s)
+        argv = [
+            str(self.loadgen),
+            *common,
+            f"-mode={LOADGEN_MODE.get(mode, mode)}",
+            f"-connections={connections}",
+            f"-stream-count={s.stream_count}",
+            *timing,
             f"-window={s.window}",
         ]
         return pinned(1, argv, s)
@@ -363,11 +465,12 @@ def progress(text: str) -> None:
 
 
 def server_unit_count(result: dict[str, Any]) -> int:
-    return int(result["rpcs"] if result["mode"] == "unary" else result["msgs"])
+    """RPCs, or messages in the streaming modes (a load generator's JSON line)."""
+    return int(result["msgs"] if result["mode"] in STREAMING_MODES else result["rpcs"])
 
 
 def describe_server_run(record: dict[str, Any]) -> str:
-    head = f"  {record['server']:<16} {record['mode']:<14} rep {record['rep'] + 1}: "
+    head = f"  {record['server']:<16} {record['mode']:<18} rep {record['rep'] + 1}: "
     if "error" in record:
         return head + "FAILED " + str(record["error"]).splitlines()[0][:200]
     r = record["result"]
@@ -375,7 +478,12 @@ def describe_server_run(record: dict[str, Any]) -> str:
     cpu = r["server_cpu_s"] / units * 1e6 if units else float("nan")
     unit = UNIT[record["mode"]]
     errors = f", {r['errors']} errors ({r['first_error'][:80]})" if r["errors"] else ""
-    return head + f"{units / r['seconds']:9.0f} {unit}/s, server {cpu:7.1f} us/{unit}{errors}"
+    load = r["loadgen_cpu_s"] / units * 1e6 if units else float("nan")
+    busy = r["server_cpu_s"] / r["seconds"] * 100 if r["seconds"] else float("nan")
+    return head + (
+        f"{units / r['seconds']:9.0f} {unit}/s, server {cpu:7.1f} us/{unit} ({busy:3.0f}% busy), "
+        f"load generator {load:5.2f} us/{unit}, p50 {r['p50_us']:,.0f} us{errors}"
+    )
 
 
 def describe_client_run(record: dict[str, Any]) -> str:
@@ -407,7 +515,11 @@ def summarize(runner: Runner) -> dict[str, Any]:
             }
             ok = [r for r in ok if server_unit_count(r) > 0]
             if ok:
+                _, size = mode_load(mode, runner.settings)
                 entry.update(
+                    # request body megabytes (10^6) per second: the unary_100k figure
+                    mb_per_s=spread([r["rpcs"] * size / r["seconds"] / 1e6 for r in ok]),
+                    server_busy=spread([r["server_cpu_s"] / r["seconds"] for r in ok]),
                     server_cpu_us=spread(
                         [r["server_cpu_s"] / server_unit_count(r) * 1e6 for r in ok]
                     ),
@@ -474,7 +586,134 @@ def summarize(runner: Runner) -> dict[str, Any]:
                 first_error=next((r["first_error"] for r in ok if r["first_error"]), ""),
             )
         clients[name] = entry
-    return {"servers": servers, "ratios": ratios, "clients": clients}
+    summary: dict[str, Any] = {"servers": servers, "ratios": ratios, "clients": clients}
+    summary["targets"] = evaluate_targets(summary)
+    return summary
+
+
+# ---------------------------------------------------------------- issue 5's targets
+
+P50_VS_GO = 1.2
+LARGE_VS_BEST_PEER = 1.5
+SATURATION_US = 8.0
+SATURATION_TIMEOUT_US = 12.0
+CLIENT_VS_GRPCIO_AIO = 3.0
+CLIENT_PEER = "grpcio-aio"
+TARGET_KEYS = (
+    "unary_1_p50",
+    "unary_100k_mb_per_s",
+    "saturation_server_cpu",
+    "saturation_timeout_server_cpu",
+    "client_rps",
+)
+
+
+def _median(entry: dict[str, Any] | None, key: str) -> float | None:
+    """entry[key]'s median (a spread) or entry[key] itself (a plain number); None if absent."""
+    if not entry or entry.get(key) is None:
+        return None
+    value = entry[key]
+    return float(value["median"] if isinstance(value, dict) else value)
+
+
+def evaluate_targets(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """Issue 5's targets against a summary: one row per target (`key`, one of TARGET_KEYS) and
+    puregrpc variant (`subject`), with the measured figures, the ratio the target is about, and
+    `met` (True/False; None: not measured). Only medians are compared."""
+    servers = summary.get("servers", {})
+    clients = summary.get("clients", {})
+
+    def server(name: str, mode: str, key: str) -> float | None:
+        return _median(servers.get(name, {}).get("modes", {}).get(mode), key)
+
+    def row(
+        key: str,
+        target: str,
+        subject: str,
+        measured: str,
+        ratio: float | None,
+        required: str,
+        met: bool | None,
+    ) -> dict[str, Any]:
+        return {
+            "key": key,
+            "target": target,
+            "subject": subject,
+            "measured": measured,
+            "ratio": ratio,
+            "required": required,
+            "met": met,
+        }
+
+    def us(value: float | None, digits: int = 1) -> str:
+        return "-" if value is None else f"{value:,.{digits}f} us"
+
+    rows: list[dict[str, Any]] = []
+    for ours in (o for o in OURS if o in servers):
+        mine, go = server(ours, "unary_1", "p50_us"), server(GO_SERVER, "unary_1", "p50_us")
+        ratio = mine / go if mine is not None and go else None
+        rows.append(
+            row(
+                "unary_1_p50",
+                "unary, 1 in flight: p50 latency within 1.2x grpc-go's",
+                ours,
+                f"{us(mine, 0)} vs grpc-go {us(go, 0)}",
+                ratio,
+                f"<= {P50_VS_GO}x",
+                None if ratio is None else ratio <= P50_VS_GO,
+            )
+        )
+        mine = server(ours, "unary_100k", "mb_per_s")
+        peers = [(v, p) for p in PYTHON_PEERS if (v := server(p, "unary_100k", "mb_per_s"))]
+        best = max(peers) if peers else None
+        ratio = mine / best[0] if mine is not None and best else None
+        rows.append(
+            row(
+                "unary_100k_mb_per_s",
+                "100 KB requests, 8 in flight: MB/s at least 1.5x the best Python peer's",
+                ours,
+                f"{'-' if mine is None else f'{mine:,.1f}'} MB/s vs "
+                + (f"{best[1]} {best[0]:,.1f} MB/s" if best else "-"),
+                ratio,
+                f">= {LARGE_VS_BEST_PEER}x",
+                None if ratio is None else ratio >= LARGE_VS_BEST_PEER,
+            )
+        )
+        for mode, limit, what in (
+            ("saturation", SATURATION_US, "without deadlines"),
+            ("saturation_timeout", SATURATION_TIMEOUT_US, "with a grpc-timeout on every call"),
+        ):
+            mine, go = server(ours, mode, "server_cpu_us"), server(GO_SERVER, mode, "server_cpu_us")
+            rows.append(
+                row(
+                    f"{mode}_server_cpu",
+                    f"server CPU per unary RPC at saturation, {what}: <= {limit:g} us",
+                    ours,
+                    f"{us(mine)} (grpc-go {us(go)})",
+                    mine / go if mine is not None and go else None,
+                    f"<= {limit:g} us",
+                    None if mine is None else mine <= limit,
+                )
+            )
+    peer = _median(clients.get(CLIENT_PEER), "rps")
+    for ours in (o for o in OURS if o in clients):
+        mine = _median(clients.get(ours), "rps")
+        ratio = mine / peer if mine is not None and peer else None
+        rows.append(
+            row(
+                "client_rps",
+                "client, 64 unary calls in flight against grpc-go: calls/s at least 3x "
+                "grpcio aio's",
+                ours,
+                f"{'-' if mine is None else f'{mine:,.0f}'} calls/s vs {CLIENT_PEER} "
+                + ("-" if peer is None else f"{peer:,.0f}"),
+                ratio,
+                f">= {CLIENT_VS_GRPCIO_AIO}x",
+                None if ratio is None else ratio >= CLIENT_VS_GRPCIO_AIO,
+            )
+        )
+    rows.sort(key=lambda r: TARGET_KEYS.index(r["key"]))  # by target, then as OURS orders them
+    return rows
 
 
 # ---------------------------------------------------------------- environment
@@ -553,9 +792,12 @@ def render_markdown(report: dict[str, Any]) -> str:
     settings = report["settings"]
     summary = report["summary"]
     modes = settings["modes"]
+    load_modes = [m for m in modes if m not in SATURATION_MODES]
+    sat_modes = [m for m in modes if m in SATURATION_MODES]
     servers = settings["servers"]
     machine = report["machine"]
     v = report["versions"]
+    shapes = ", ".join(f"`{mode_label(m, settings)}`" for m in modes)
     out = [
         f"# gRPC benchmark, {report['date']}{' (quick)' if settings['quick'] else ''}",
         "",
@@ -568,8 +810,9 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"grpc-go {v['golang-google-grpc-dev']} (Debian, GOPATH build; load generator and "
         f"ceiling server), golang-protobuf {v['golang-goprotobuf-dev']}, {v['go']}.",
         "",
-        f"Load: Go load generator, {settings['concurrency']} operations in flight over "
-        f"{settings['connections']} connections, {settings['size']}-byte bodies, "
+        f"Load: Go load generator (grpc-go) over {settings['connections']} connection(s), or "
+        "rawload (raw HTTP/2 frames, one connection) in the saturation modes; modes and what is "
+        f"in flight: {shapes}. Bodies of {settings['size']} bytes unless said, "
         f"{settings['stream_count']} messages per streaming RPC, {settings['warmup']} s warm-up "
         f"then {settings['duration']} s measured, {settings['reps']} repetition(s); "
         f"servers {PINNING[bool(settings['pin'])]}. "
@@ -581,6 +824,82 @@ def render_markdown(report: dict[str, Any]) -> str:
             else ""
         ),
         "",
+    ]
+
+    def entry_of(server: str, mode: str) -> dict[str, Any]:
+        entry: dict[str, Any] = summary["servers"][server]["modes"].get(mode, {})
+        return entry
+
+    def mode_cell(server: str, mode: str, key: str, digits: int = 1) -> str:
+        entry = entry_of(server, mode)
+        if key not in entry:
+            return "failed" if entry.get("failed_runs") else "-"
+        text = fmt_spread(entry[key], digits)
+        if entry.get("errors"):
+            text += f" [{entry['errors']} errors]"
+        return text
+
+    def median_cell(server: str, mode: str, key: str, digits: int = 1) -> str:
+        entry = entry_of(server, mode)
+        if key not in entry:
+            return "failed" if entry.get("failed_runs") else "-"
+        value = entry[key]
+        text = fmt(value["median"] if isinstance(value, dict) else value, digits)
+        return text + (" [errors]" if entry.get("errors") else "")
+
+    # The headline: issue 5's table, one figure per measurement point (medians).
+    headline: list[tuple[str, str, str, int]] = []  # (heading, mode, key, digits)
+    for mode, heading, key, digits in (
+        ("unary", "unary RPC/s", "throughput", 0),
+        ("unary", "unary server us/RPC", "server_cpu_us", 1),
+        ("unary_1", "unary_1 p50 us", "p50_us", 0),
+        ("unary_100k", "100 KB MB/s", "mb_per_s", 1),
+        ("server_stream", "server stream msgs/s", "throughput", 0),
+        ("client_stream", "client stream msgs/s", "throughput", 0),
+        ("pingpong", "pingpong round trips/s", "throughput", 0),
+        ("saturation", "saturation us/RPC", "server_cpu_us", 1),
+        ("saturation_timeout", "saturation + grpc-timeout us/RPC", "server_cpu_us", 1),
+    ):
+        if mode in modes:
+            headline.append((heading, mode, key, digits))
+    out += [
+        "## Issue 5's measurement points (medians)",
+        "",
+        "Throughput and p50 latency with the Go load generator; `us/RPC` is the server "
+        "process's CPU per RPC. The mode tables below have the spreads.",
+        "",
+    ]
+    out += table(
+        ["server", *(h for h, _, _, _ in headline)],
+        ([s, *(median_cell(s, m, k, d) for _, m, k, d in headline)] for s in servers),
+    )
+    targets = summary.get("targets", [])
+    if targets:
+        out += [
+            "",
+            "## Targets (issue 5)",
+            "",
+            "Each target against the medians of this run; `ratio` is the quantity the target "
+            "bounds (for the saturation targets, which bound microseconds, puregrpc's CPU per RPC "
+            "over grpc-go's, for reference).",
+            "",
+        ]
+        out += table(
+            ["target", "server/client", "measured", "ratio", "required", "result"],
+            (
+                [
+                    t["target"],
+                    t["subject"],
+                    t["measured"],
+                    fmt(t["ratio"], 2),
+                    t["required"],
+                    {True: "met", False: "**not met**", None: "not measured"}[t["met"]],
+                ]
+                for t in targets
+            ),
+        )
+    out += [
+        "",
         "## Server CPU per RPC (unary) or per message (streaming modes), us",
         "",
         "Server process user+system CPU (/proc/<pid>/stat, all threads) over the measured "
@@ -589,18 +908,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         "Lower is better.",
         "",
     ]
-
-    def mode_cell(server: str, mode: str, key: str, digits: int = 1) -> str:
-        entry = summary["servers"][server]["modes"].get(mode, {})
-        if key not in entry:
-            return "failed" if entry.get("failed_runs") else "-"
-        text = fmt_spread(entry[key], digits)
-        if entry.get("errors"):
-            text += f" [{entry['errors']} errors]"
-        return text
-
     out += table(
-        ["server", *modes],
+        ["server", *(mode_label(m, settings) for m in modes)],
         ([s, *(mode_cell(s, m, "server_cpu_us") for m in modes)] for s in servers),
     )
     out += [
@@ -612,23 +921,59 @@ def render_markdown(report: dict[str, Any]) -> str:
         "",
     ]
     out += table(
-        ["server", *modes],
+        ["server", *(mode_label(m, settings) for m in modes)],
         ([s, *(mode_cell(s, m, "throughput", 0) for m in modes)] for s in servers),
     )
     out += ["", "## Latency per operation, us: p50 / p99 / p99.9 (medians)", ""]
     out += [
-        "An operation is an RPC (a whole 100-message stream in the streaming modes) or, in "
+        "An operation is an RPC (a whole stream in server_stream and client_stream) or, in "
         "pingpong, one round trip.",
         "",
     ]
 
     def latency(server: str, mode: str) -> str:
-        entry = summary["servers"][server]["modes"].get(mode, {})
+        entry = entry_of(server, mode)
         if "p50_us" not in entry:
             return "-"
         return f"{entry['p50_us']:,.0f} / {entry['p99_us']:,.0f} / {entry['p999_us']:,.0f}"
 
-    out += table(["server", *modes], ([s, *(latency(s, m) for m in modes)] for s in servers))
+    out += table(
+        ["server", *(mode_label(m, settings) for m in load_modes)],
+        ([s, *(latency(s, m) for m in load_modes)] for s in servers),
+    )
+    if sat_modes:
+        out += [
+            "",
+            "## Saturation: rawload against each server",
+            "",
+            f"bench/go/rawload keeps {settings['saturation_concurrency']} Unary calls in flight on "
+            "one connection with raw HTTP/2 frames (pre-encoded HPACK, one write per batch) and "
+            "checks every reply; `saturation_timeout` adds a grpc-timeout header with a different "
+            "value on every call. `busy` is the server's CPU over the window's wall time (100%: "
+            "one core saturated); `rawload us/RPC` is the load generator's own CPU (user+system, "
+            "most of it the kernel's TCP path).",
+            "",
+        ]
+        header = ["server"]
+        for m in sat_modes:
+            header += [f"{m} us/RPC", f"{m} RPC/s", f"{m} busy %", f"{m} rawload us/RPC"]
+
+        def busy(server: str, mode: str) -> str:
+            value = entry_of(server, mode).get("server_busy")
+            return "-" if value is None else fmt(value["median"] * 100, 0)
+
+        rows: list[list[str]] = []
+        for s in servers:
+            row = [s]
+            for m in sat_modes:
+                row += [
+                    mode_cell(s, m, "server_cpu_us"),
+                    median_cell(s, m, "throughput", 0),
+                    busy(s, m),
+                    median_cell(s, m, "loadgen_cpu_us", 2),
+                ]
+            rows.append(row)
+        out += table(header, rows)
     out += ["", "## Peak RSS of the server process (VmHWM after all modes), MiB", ""]
     out += table(
         ["server", "peak RSS MiB"],
@@ -643,10 +988,10 @@ def render_markdown(report: dict[str, Any]) -> str:
         "best Python peer's (higher is better). Python peers: grpcio sync, grpcio aio, grpclib.",
         "",
     ]
-    rows = []
+    ratio_rows = []
     for mode in modes:
         for ours, r in summary["ratios"].get(mode, {}).items():
-            rows.append(
+            ratio_rows.append(
                 [
                     mode,
                     ours,
@@ -663,7 +1008,7 @@ def render_markdown(report: dict[str, Any]) -> str:
             "throughput x best Python peer",
             "CPU x grpc-go",
         ],
-        rows,
+        ratio_rows,
     )
     if settings["clients"]:
         out += [
@@ -754,29 +1099,92 @@ def report_problems(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
 
 
 def write_chart(report: dict[str, Any], path: Path) -> bool:
-    """A bar chart of server CPU per RPC/message, if matplotlib is installed."""
+    """A PNG: server CPU per RPC/message and throughput per mode and server (log scales), and the
+    clients' calls/s; False when matplotlib is not installed (the `bench` extra has it)."""
     try:
         matplotlib = importlib.import_module("matplotlib")
     except ImportError:
         return False
     matplotlib.use("Agg")
     pyplot = importlib.import_module("matplotlib.pyplot")
-    modes = report["settings"]["modes"]
-    servers = report["settings"]["servers"]
-    figure, axes = pyplot.subplots(figsize=(10, 5))
+    settings = report["settings"]
+    modes = settings["modes"]
+    servers = settings["servers"]
+    summary = report["summary"]
+    clients = [c for c in settings["clients"] if summary["clients"].get(c, {}).get("rps")]
+    panels = 3 if clients else 2
+    figure, axes = pyplot.subplots(
+        panels,
+        1,
+        figsize=(max(12, 1.9 * len(modes) + 2), 5.2 * panels),
+        gridspec_kw={"height_ratios": [1.0] * 2 + ([0.8] if clients else [])},
+    )
+    colors = pyplot.get_cmap("tab10").colors
     width = 0.8 / max(1, len(servers))
-    for i, server in enumerate(servers):
-        heights = []
-        for mode in modes:
-            value = report["summary"]["servers"][server]["modes"][mode].get("server_cpu_us")
-            heights.append(value["median"] if value else 0.0)
-        axes.bar([m + i * width for m in range(len(modes))], heights, width, label=server)
-    axes.set_xticks([m + width * (len(servers) - 1) / 2 for m in range(len(modes))])
-    axes.set_xticklabels([f"{m} (us/{UNIT[m]})" for m in modes])
-    axes.set_ylabel("server CPU us (log scale)")
-    axes.set_yscale("log")
-    axes.set_title(f"gRPC server CPU per RPC/message, {report['date']}")
-    axes.legend()
+
+    def grouped(ax: Any, key: str, ylabel: str, title: str, digits: int) -> None:
+        for i, server in enumerate(servers):
+            xs, heights = [], []
+            for m, mode in enumerate(modes):
+                value = summary["servers"][server]["modes"].get(mode, {}).get(key)
+                if value:
+                    xs.append(m + (i - (len(servers) - 1) / 2) * width)
+                    heights.append(value["median"])
+            bars = ax.bar(xs, heights, width, label=server, color=colors[i % len(colors)])
+            ax.bar_label(
+                bars,
+                labels=[f"{h:,.{digits}f}" for h in heights],
+                rotation=90,
+                fontsize=7,
+                padding=2,
+            )
+        ax.set_xticks(range(len(modes)))
+        ax.set_xticklabels(
+            [f"{m}\n{mode_shape(m, settings)}\nper {UNIT[m]}" for m in modes], fontsize=8
+        )
+        ax.set_yscale("log")
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        ax.grid(axis="y", which="major", alpha=0.3)
+        bottom, top = ax.get_ylim()
+        ax.set_ylim(bottom, top * 8)  # room for the value labels
+        ax.legend(ncols=min(6, len(servers)), fontsize=8, loc="upper left")
+
+    grouped(
+        axes[0],
+        "server_cpu_us",
+        "server CPU, us (log scale)",
+        f"Server CPU per RPC or message (lower is better), {report['date']}",
+        1,
+    )
+    grouped(
+        axes[1],
+        "throughput",
+        "RPC/s or messages/s (log scale)",
+        "Throughput: server on one core, load generator on the other (higher is better)",
+        0,
+    )
+    if clients:
+        ax = axes[2]
+        rates = [summary["clients"][c]["rps"]["median"] for c in clients]
+        # the same colour as the server of the same library
+        library = [GO_SERVER if c == GO_CLIENT else c for c in clients]
+        palette = [
+            colors[servers.index(n) % len(colors)] if n in servers else "grey" for n in library
+        ]
+        bars = ax.barh(clients, rates, color=palette)
+        ax.bar_label(bars, labels=[f"{r:,.0f}" for r in rates], fontsize=8, padding=3)
+        ax.set_xlabel("calls/s")
+        ax.xaxis.set_major_formatter(
+            importlib.import_module("matplotlib.ticker").StrMethodFormatter("{x:,.0f}")
+        )
+        ax.invert_yaxis()
+        ax.set_title(
+            f"Clients: unary calls/s, {settings['concurrency']} in flight on one connection, "
+            "against the grpc-go server (higher is better)"
+        )
+        ax.grid(axis="x", which="major", alpha=0.3)
+        ax.set_xlim(0, max(rates) * 1.15)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     pyplot.close(figure)
@@ -787,7 +1195,7 @@ def write_chart(report: dict[str, Any], path: Path) -> bool:
 
 
 def estimate_seconds(settings: Settings) -> float:
-    per_run = settings.warmup + settings.duration + 0.3
+    per_run = settings.warmup + settings.duration + 0.4
     servers = settings.reps * len(settings.servers) * (len(settings.modes) * per_run + 1.5)
     clients = settings.reps * (
         len(settings.clients) * (min(settings.client_max_seconds, per_run) + 1.0) + 1.0
@@ -810,7 +1218,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{estimate_seconds(settings) / 60:.1f} minutes"
     )
     with tempfile.TemporaryDirectory(prefix="puregrpc-grpc-bench-") as log_dir:
-        runner = Runner(settings, binaries.loadgen, binaries.server, gen_dir, Path(log_dir))
+        runner = Runner(
+            settings, binaries.loadgen, binaries.rawload, binaries.server, gen_dir, Path(log_dir)
+        )
         for rep in range(settings.reps):
             progress(f"repetition {rep + 1}/{settings.reps}")
             # Rotate the server order so that slow drift does not always hit the same one.

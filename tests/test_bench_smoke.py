@@ -1,5 +1,5 @@
 """Smoke test of the gRPC benchmark's puregrpc server script (bench/servers/puregrpc_server.py):
-it starts, announces its port, answers Unary and ServerStream, and stops on SIGTERM. The Go
+it starts, announces its port, answers Unary, Upload and ServerStream, and stops on SIGTERM. The Go
 programs are not built here; only protoc generates the Python code (cached in the temp dir)."""
 
 from __future__ import annotations
@@ -52,6 +52,8 @@ async def _calls(port: int) -> None:
     async with puregrpc.Channel(f"127.0.0.1:{port}") as channel:
         unary = channel.unary_unary("/bench.Bench/Unary")
         assert await unary(_payload(b"hello"), timeout=5.0) == _payload(b"hello")
+        upload = channel.unary_unary("/bench.Bench/Upload")
+        assert await upload(_payload(b"hello"), timeout=5.0) == b"\x08\x05"  # Ack{size: 5}
         stream = channel.unary_stream("/bench.Bench/ServerStream")
         request = b"\x08\x03\x10\x04"  # StreamRequest{count: 3, size: 4}
         replies = [reply async for reply in stream(request, timeout=5.0)]

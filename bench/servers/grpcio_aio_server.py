@@ -27,9 +27,13 @@ class Bench:
 
     def __init__(self, pb2: Any) -> None:
         self.payload = pb2.Payload
+        self.ack = pb2.Ack
 
     async def Unary(self, request: Any, context: Context) -> Any:
         return self.payload(body=request.body)
+
+    async def Upload(self, request: Any, context: Context) -> Any:
+        return self.ack(size=len(request.body))
 
     async def ServerStream(self, request: Any, context: Context) -> AsyncIterator[Any]:
         problem = benchlib.check_stream_request(request.count, request.size)

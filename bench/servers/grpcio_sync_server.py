@@ -32,9 +32,13 @@ class Bench:
 
     def __init__(self, pb2: Any) -> None:
         self.payload = pb2.Payload
+        self.ack = pb2.Ack
 
     def Unary(self, request: Any, context: grpc.ServicerContext) -> Any:
         return self.payload(body=request.body)
+
+    def Upload(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return self.ack(size=len(request.body))
 
     def ServerStream(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         problem = benchlib.check_stream_request(request.count, request.size)

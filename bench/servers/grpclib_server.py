@@ -27,12 +27,18 @@ Stream = Any
 def make_service(pb2: Any, glue: Any) -> Any:
     """An instance of the generated ``BenchBase`` (known only at run time) with our methods."""
     payload = pb2.Payload
+    ack = pb2.Ack
 
     class Bench(glue.BenchBase):  # type: ignore[misc]
         async def Unary(self, stream: Stream) -> None:
             request = await stream.recv_message()
             assert request is not None
             await stream.send_message(payload(body=request.body))
+
+        async def Upload(self, stream: Stream) -> None:
+            request = await stream.recv_message()
+            assert request is not None
+            await stream.send_message(ack(size=len(request.body)))
 
         async def ServerStream(self, stream: Stream) -> None:
             request = await stream.recv_message()

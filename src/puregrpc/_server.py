@@ -552,9 +552,7 @@ class _ServerCall:
         self, handler: MethodHandler[Any, Any], context: ServicerContext[Any, Any]
     ) -> None:
         behaviour = handler.behaviour
-        request: Any = (
-            self.requests() if handler.request_streaming else await self._unary_request()
-        )
+        request: Any = self.requests() if handler.request_streaming else await self._unary_request()
         if handler.response_streaming:
             async for response in behaviour(request, context):
                 await self.write_response(response)
@@ -606,9 +604,7 @@ class _ServerConnection(GrpcConnection):
         self._heads_by_fields: dict[tuple[tuple[str, str], ...], _RequestHead] = {}
         self._starting: list[_ServerCall] = []
 
-    def request_head(
-        self, headers: Sequence[tuple[str, str]]
-    ) -> tuple[_RequestHead, str | None]:
+    def request_head(self, headers: Sequence[tuple[str, str]]) -> tuple[_RequestHead, str | None]:
         """The parsed head of a request block, and its `grpc-timeout` value if it has one."""
         hit = self._heads.get(id(headers))
         if hit is not None and hit[0] is headers:

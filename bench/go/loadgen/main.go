@@ -12,6 +12,7 @@
 // An operation is counted when it completes inside the window. Operations per mode:
 //
 //	unary          one Unary call (1 RPC, 1 message each way)
+//	upload         one Upload call: a -size body up, its size back (1 RPC; the reply is checked)
 //	server_stream  one ServerStream call receiving -stream-count messages of -size bytes
 //	client_stream  one ClientStream call sending -stream-count messages of -size bytes
 //	pingpong       one round trip (send, then receive the echo) on a PingPong stream that each
@@ -203,6 +204,23 @@ func (w *worker) unary() {
 	}
 }
 
+func (w *worker) upload() {
+	want := int64(len(w.payload.GetBody()))
+	for w.running() {
+		began := time.Now()
+		ack, err := w.client.Upload(w.ctx, w.payload)
+		if err == nil && ack.GetSize() != want {
+			err = fmt.Errorf("upload: reply says %d bytes, sent %d", ack.GetSize(), want)
+		}
+		if err != nil {
+			w.fail(err)
+			w.pause()
+			continue
+		}
+		w.record(began, 1, 1)
+	}
+}
+
 func (w *worker) serverStream() {
 	req := &pb.StreamRequest{Count: int32(w.cfg.streamCount), Size: int32(w.cfg.size)}
 	for w.running() {
@@ -331,7 +349,7 @@ func percentile(sorted []time.Duration, p float64) float64 {
 func parseFlags() config {
 	var cfg config
 	flag.StringVar(&cfg.target, "target", "127.0.0.1:50051", "server address host:port")
-	flag.StringVar(&cfg.mode, "mode", "unary", "unary | server_stream | client_stream | pingpong")
+	flag.StringVar(&cfg.mode, "mode", "unary", "unary | upload | server_stream | client_stream | pingpong")
 	flag.IntVar(&cfg.concurrency, "concurrency", 10, "workers, each with one operation in flight")
 	flag.IntVar(&cfg.connections, "connections", 1, "connections (worker i uses i % connections)")
 	flag.IntVar(&cfg.size, "size", 100, "payload body size in bytes")
@@ -345,7 +363,7 @@ func parseFlags() config {
 		"fixed HTTP/2 stream and connection windows, >= 65535 (0: grpc-go's default, BDP pings on)")
 	flag.Parse()
 	switch cfg.mode {
-	case "unary", "server_stream", "client_stream", "pingpong":
+	case "unary", "upload", "server_stream", "client_stream", "pingpong":
 	default:
 		log.Fatalf("unknown -mode %q", cfg.mode)
 	}
@@ -407,6 +425,8 @@ func main() {
 			switch cfg.mode {
 			case "unary":
 				w.unary()
+			case "upload":
+				w.upload()
 			case "server_stream":
 				w.serverStream()
 			case "client_stream":

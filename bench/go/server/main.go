@@ -36,6 +36,10 @@ func (benchServer) Unary(ctx context.Context, in *pb.Payload) (*pb.Payload, erro
 	return &pb.Payload{Body: in.GetBody()}, nil
 }
 
+func (benchServer) Upload(ctx context.Context, in *pb.Payload) (*pb.Ack, error) {
+	return &pb.Ack{Size: int64(len(in.GetBody()))}, nil
+}
+
 func (benchServer) ServerStream(in *pb.StreamRequest, stream pb.Bench_ServerStreamServer) error {
 	count, size := in.GetCount(), in.GetSize()
 	if count < 0 || count > maxCount || size < 0 || size > maxSize {
