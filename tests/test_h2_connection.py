@@ -344,3 +344,32 @@ def test_header_list_above_peer_limit_is_refused_locally() -> None:
     client, _ = connected_pair(server_config=H2Config(client_side=False, max_header_list_size=1000))
     with pytest.raises(UsageError, match="exceeds the peer's limit"):
         client.send_headers(1, (*REQUEST, ("x-big", "v" * 1000)))
+
+
+def test_request_received_reports_grpc_timeout_and_stable_headers() -> None:
+    """`RequestReceived.stable_headers`: the headers without grpc-timeout, the same object for
+    every call of a method, so the server can key a cache on it."""
+    client, server = connected_pair()
+    stable: dict[str, set[int]] = {}
+    for i in range(40):
+        path = f"/svc/M{i % 2}"
+        base = (*REQUEST[:2], (":path", path), *REQUEST[3:])
+        headers = (*base[:4], ("grpc-timeout", f"{i * 977 + 1}m"), *base[4:])
+        sid = client.get_next_available_stream_id()
+        client.send_headers(sid, headers if i % 5 else base, end_stream=True)
+        _, events = pump(client, server)
+        (request,) = of_type(events, RequestReceived)
+        assert request.headers == (headers if i % 5 else base)
+        if i % 5:
+            assert request.grpc_timeout == f"{i * 977 + 1}m"
+            assert request.stable_headers == base
+            stable.setdefault(path, set()).add(id(request.stable_headers))
+        else:
+            assert request.grpc_timeout is None
+            assert request.stable_headers is request.headers
+        server.send_headers(sid, RESPONSE, end_stream=True)
+        pump(client, server)
+    assert {path: len(ids) for path, ids in stable.items()} == {"/svc/M0": 1, "/svc/M1": 1}
+    # Constructed by hand, the event fills in the defaults.
+    event = RequestReceived(1, REQUEST, False)
+    assert event.stable_headers is REQUEST and event.grpc_timeout is None

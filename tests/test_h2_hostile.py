@@ -976,6 +976,58 @@ def test_8_1_1_malformed_request_is_stream_protocol_error(headers: Headers) -> N
     assert conn.open_streams == 0
 
 
+TIMED_OUT = (*BASE, ("grpc-timeout", "1S"), ("content-type", "application/grpc"))
+MALFORMED_TIMED_REQUESTS: dict[str, Headers] = {
+    "grpc-timeout before a pseudo-header": (
+        *BASE[:3],
+        ("grpc-timeout", "2S"),
+        BASE[3],
+        ("content-type", "application/grpc"),
+    ),
+    "grpc-timeout first": (("grpc-timeout", "2S"), *BASE, ("content-type", "application/grpc")),
+    "grpc-timeout with LF": (*BASE, ("grpc-timeout", "2\nS"), ("content-type", "application/grpc")),
+    "grpc-timeout with NUL": (
+        *BASE,
+        ("grpc-timeout", "2\x00"),
+        ("content-type", "application/grpc"),
+    ),
+    "grpc-timeout with leading space": (
+        *BASE,
+        ("grpc-timeout", " 2S"),
+        ("content-type", "application/grpc"),
+    ),
+    "second grpc-timeout with CR": (*TIMED_OUT[:-1], ("grpc-timeout", "3S\r"), TIMED_OUT[-1]),
+    "uppercase name besides grpc-timeout": (*TIMED_OUT, ("X-Upper", "1")),
+    "missing :path with grpc-timeout": (*BASE[:2], BASE[3], *TIMED_OUT[4:]),
+}
+
+
+@pytest.mark.parametrize("indexing", [False, True], ids=["literal", "indexed"])
+@pytest.mark.parametrize(
+    "headers", MALFORMED_TIMED_REQUESTS.values(), ids=MALFORMED_TIMED_REQUESTS.keys()
+)
+def test_8_1_1_malformed_request_with_grpc_timeout(headers: Headers, indexing: bool) -> None:
+    """Requests with a per-call grpc-timeout are validated with a cache of the rest of the
+    section (`RequestReceived.stable_headers`): it must not let a malformed one through."""
+    conn, peer = serving()
+    peer.encoder._index_all = indexing  # like grpc-go and grpcio: grpc-timeout indexed
+    for sid, value in ((1, "1S"), (3, "9S"), (5, "10S")):  # warm every cache
+        timed = (*BASE, ("grpc-timeout", value), ("content-type", "application/grpc"))
+        events = peer.send(peer.headers(sid, timed, end_stream=True))
+        (request,) = of_type(events, RequestReceived)
+        assert request.headers == timed
+        assert request.grpc_timeout == value
+        assert request.stable_headers == (*BASE, ("content-type", "application/grpc"))
+        conn.send_headers(sid, RESPONSE, end_stream=True)
+        peer.read()
+    events = stream_error(peer, peer.headers(7, headers, end_stream=True), 7, E.PROTOCOL_ERROR)
+    assert not of_type(events, RequestReceived)
+    still_works(peer, 9)
+    events = peer.send(peer.headers(11, TIMED_OUT, end_stream=True))
+    assert of_type(events, RequestReceived)[0].headers == TIMED_OUT
+    assert conn.open_streams == 1
+
+
 def test_8_3_1_te_trailers_and_connect_are_well_formed() -> None:
     _conn, peer = serving()
     events = peer.send(peer.headers(1, (*BASE, ("te", "trailers")), end_stream=True))

@@ -619,3 +619,226 @@ def test_static_table() -> None:
     assert STATIC_TABLE[61] == ("www-authenticate", "")
     for index in range(1, 62):
         assert Decoder().decode(bytes((0x80 | index,))) == (STATIC_TABLE[index],)
+
+
+# -- per-call values (grpc-timeout): shapes and `Decoder.split`
+
+TIMEOUT_AT = 4  # where a gRPC stub puts grpc-timeout: after the pseudo-headers
+
+
+def with_timeout(value: str, base: Headers = GRPC_REQUEST, at: int = TIMEOUT_AT) -> Headers:
+    return (*base[:at], ("grpc-timeout", value), *base[at:])
+
+
+def expected_split(headers: Headers) -> tuple[Headers, str, int] | None:
+    positions = [i for i, (name, _) in enumerate(headers) if name == "grpc-timeout"]
+    if not positions:
+        return None
+    base = tuple(field for field in headers if field[0] != "grpc-timeout")
+    return base, headers[positions[0]][1], positions[0]
+
+
+def test_decoder_shape_cache_and_split() -> None:
+    encoder = Encoder()
+    decoder = Decoder()
+    bases = set()
+    for i in range(300):
+        headers = with_timeout(f"{i * 7919 % 100000}u")
+        block = encoder.encode(headers)
+        assert decoder.decode(block) == headers
+        assert decoder.split == expected_split(headers)
+        assert decoder.split is not None
+        bases.add(id(decoder.split[0]))
+    assert len(decoder._shapes) == 1  # every block after the first two came from the shape
+    assert len(bases) == 1  # one interned base: the same object every time
+    assert not decoder._blocks or all(
+        not any(name == "grpc-timeout" for name, _ in hit[1]) for hit in decoder._blocks.values()
+    )
+    # Huffman-coded and empty values, and a block without the field.
+    block = encoder.encode(with_timeout("7S"))
+    at = block.index(b"\x027S")
+    for value in ("", "1S", "99999999n"):
+        huffman = bytes((0x80 | len(huffman_encode(value.encode())),)) + huffman_encode(
+            value.encode()
+        )
+        assert decoder.decode(block[:at] + huffman + block[at + 3 :]) == with_timeout(value)
+        assert decoder.split == expected_split(with_timeout(value))
+    assert decoder.decode(encoder.encode(GRPC_REQUEST)) == GRPC_REQUEST
+    assert decoder.split is None
+
+
+def test_decoder_shape_is_not_reused_after_the_table_changed() -> None:
+    """A shape's octets mean something else once the dynamic table has changed."""
+    decoder = Decoder()
+    reference = Decoder()
+    timeout = literal(b"grpc-timeout", b"1S")
+    steps = [
+        literal(b"x-a", b"first", 0x40),  # index 62 is now x-a: first
+        b"\xbe" + timeout,  # learns the shape "\xbe" + head
+        b"\xbe" + literal(b"grpc-timeout", b"2S"),  # from the shape
+        literal(b"x-a", b"second", 0x40),  # index 62 is now x-a: second
+        b"\xbe" + literal(b"grpc-timeout", b"3S"),  # same octets as the shape, new meaning
+        size_update(0),  # empties the table
+        size_update(4096) + literal(b"x-b", b"third", 0x40),
+        b"\xbe" + literal(b"grpc-timeout", b"4S"),
+    ]
+    for block in steps:
+        assert decoder.decode(block) == reference._decode(block)[0]
+        assert decoder.dynamic_table() == reference.dynamic_table()
+    assert decoder.decode(b"\xbe" + literal(b"grpc-timeout", b"5S")) == (
+        ("x-b", "third"),
+        ("grpc-timeout", "5S"),
+    )
+    # A lowered SETTINGS_HEADER_TABLE_SIZE: the next block must start with a size update,
+    # cached shape or not.
+    decoder.max_table_size = 100
+    with pytest.raises(CompressionError, match="must start with"):
+        decoder.decode(b"\xbe" + literal(b"grpc-timeout", b"6S"))
+
+
+def test_decoder_shape_head_inside_a_value() -> None:
+    """The octets of the volatile literal's head may occur inside another field's value."""
+    head = literal(b"grpc-timeout", b"")[:-1]
+    decoder = Decoder()
+    reference = Decoder()
+    for i in range(6):
+        prefix = literal(b"x-v", head + str(i % 2).encode() + head)
+        for block in (
+            prefix + literal(b"grpc-timeout", f"{i}S".encode()) + b"\x83",
+            literal(b"grpc-timeout", f"{i}S".encode()) + prefix,
+            prefix + prefix,
+            head + b"\x01",  # a valid literal by itself
+            head,  # truncated: no value
+            head + b"\x7f\x00" + b"v" * 127,  # long value: not a cached shape
+        ):
+            try:
+                want = reference._decode(block)[0]
+            except CompressionError:
+                with pytest.raises(CompressionError):
+                    decoder.decode(block)
+                continue
+            assert decoder.decode(block) == want
+            assert decoder.split == expected_split(want)
+
+
+def test_decoder_shape_checks_the_header_list_size() -> None:
+    encoder = Encoder()
+    decoder = Decoder(max_header_list_size=10_000)
+    for value in ("1S", "2S", "3S"):
+        assert decoder.decode(encoder.encode(with_timeout(value))) == with_timeout(value)
+    size = sum(len(n) + len(v) + 32 for n, v in with_timeout("4S"))
+    decoder.max_header_list_size = size - 1
+    with pytest.raises(HeaderListTooLargeError) as info:
+        decoder.decode(encoder.encode(with_timeout("4S")))
+    assert info.value.size == size
+    decoder.max_header_list_size = size
+    assert decoder.decode(encoder.encode(with_timeout("4S"))) == with_timeout("4S")
+    # Invalid Huffman code in the value of a shaped block is a compression error.
+    block = encoder.encode(with_timeout("5S"))
+    at = block.index(b"\x025S")
+    with pytest.raises(CompressionError, match=r"EOS|padding"):
+        decoder.decode(block[:at] + b"\x84\xff\xff\xff\xff" + block[at + 3 :])
+
+
+def test_decoder_split_of_indexed_and_repeated_timeouts() -> None:
+    """Peers that index grpc-timeout (grpc-go, grpcio, h2) and repeat it."""
+    theirs = hpack.Encoder()
+    decoder = Decoder()
+    bases = set()
+    for i in range(200):
+        headers = with_timeout(f"{i % 7}S")  # indexed references once seen
+        if i % 50 == 49:
+            headers = (*headers, ("grpc-timeout", "1H"))  # two of them
+        assert decoder.decode(theirs.encode(list(headers))) == headers
+        assert decoder.split == expected_split(headers)
+        bases.add(id(decoder.split[0]) if decoder.split else 0)
+    assert len(bases) == 1
+
+
+def test_encoder_shape_cache() -> None:
+    encoder = Encoder()
+    decoder = Decoder()
+    for i in range(300):
+        headers = with_timeout(f"{i}m")
+        block = encoder.encode(headers)
+        assert decoder.decode(block) == headers
+    assert len(encoder._shapes) == 1
+    assert not encoder._blocks  # no block with a grpc-timeout value
+    assert all(key[0] != "grpc-timeout" for key in encoder._fields)
+    # `cached_block`: for values made of letters and digits, no longer than seen before.
+    cached = encoder.cached_block(with_timeout("1m"))
+    assert cached is not None and decoder.decode(cached) == with_timeout("1m")
+    assert encoder.cached_block(with_timeout("1 m")) is None  # encode would take it
+    assert encoder.cached_block(with_timeout("12345m")) is None  # longer than any before
+    assert decoder.decode(encoder.encode(with_timeout("12345m"))) == with_timeout("12345m")
+    assert encoder.cached_block(with_timeout("12346m")) is not None
+    assert encoder.cached_block(with_timeout("x" * 17)) is None
+    assert decoder.decode(encoder.encode(with_timeout("x" * 17))) == with_timeout("x" * 17)
+    # Other positions, other fields, `sensitive`: not from the shape, still right.
+    for headers in (
+        with_timeout("2m", at=5),
+        with_timeout("2m", GRPC_REQUEST[:-1]),
+        (*with_timeout("2m"), ("grpc-timeout", "3m")),
+    ):
+        assert encoder.cached_block(headers) is None
+        assert decoder.decode(encoder.encode(headers)) == headers
+    block = encoder.encode(with_timeout("4m"), sensitive=frozenset({"grpc-timeout"}))
+    assert block[block.index(b"\x10") :].startswith(b"\x10")  # never indexed
+    assert decoder.decode(block) == with_timeout("4m")
+    # A table change invalidates the shape.
+    decoder.decode(encoder.encode((("x-other", "1"),)))
+    assert encoder.cached_block(with_timeout("5m")) is None
+    for value in ("5m", "6m"):
+        assert decoder.decode(encoder.encode(with_timeout(value))) == with_timeout(value)
+    assert decoder.dynamic_table() == encoder.dynamic_table()
+    encoder.set_max_table_size(1000)
+    decoder.max_table_size = 1000
+    assert encoder.cached_block(with_timeout("7m")) is None
+    assert decoder.decode(encoder.encode(with_timeout("7m"))) == with_timeout("7m")
+
+
+SENSITIVE = frozenset({"grpc-timeout", "user-agent"})
+timeout_values = (
+    st.from_regex(r"[0-9]{1,8}[HMSmun]", fullmatch=True)
+    | st.sampled_from(["", " 1S", "1S\r\n", "x" * 40, "1\x00S"])
+    | st.binary(max_size=20).map(lambda raw: raw.decode("utf-8", "surrogateescape"))
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_cached_decode_matches_uncached(data: st.DataObject) -> None:
+    """Block, shape and string caches against a decoder that decodes every block afresh (and
+    the `hpack` package), on block sequences from our encoder, or one that indexes every field
+    (grpc-go and grpcio index grpc-timeout), with per-call timeouts, other blocks and table
+    size updates."""
+    encoder = Encoder()
+    if data.draw(st.booleans()):
+        encoder._index_all = True
+        encoder._huffman = data.draw(st.booleans())
+    decoder = Decoder(max_header_list_size=1 << 30)
+    reference = Decoder(max_header_list_size=1 << 30)
+    independent = hpack.Decoder(max_header_list_size=1 << 30)
+    base = data.draw(header_lists)
+    at = data.draw(st.integers(0, len(base)))
+    for _ in range(data.draw(st.integers(1, 25))):
+        action = data.draw(st.integers(0, 9))
+        if action == 0:
+            size = data.draw(st.sampled_from([0, 64, 100, 256, 1000, 4096]))
+            encoder.set_max_table_size(size)
+            decoder.max_table_size = reference.max_table_size = size
+            independent.header_table_size = size
+            continue
+        if action == 1:
+            headers = data.draw(header_lists)
+        else:
+            headers = with_timeout(data.draw(timeout_values), base, at)
+        block = encoder.encode(headers, sensitive=data.draw(st.none() | st.just(SENSITIVE)))
+        got = decoder.decode(block)
+        assert got == headers
+        assert got == reference._decode(block)[0]
+        decoded = independent.decode(block, raw=True)
+        assert [(bytes(n), bytes(v)) for n, v in decoded] == raw_headers(headers)
+        assert decoder.split == expected_split(headers)
+        assert decoder.dynamic_table() == reference.dynamic_table()
+        assert decoder.table_size == reference.table_size

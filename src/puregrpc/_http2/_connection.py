@@ -52,7 +52,7 @@ from ._events import (
     StreamReset,
     TrailersReceived,
 )
-from ._hpack import Decoder, Encoder, HeaderListTooLargeError
+from ._hpack import Decoder, Encoder, HeaderListTooLargeError, Split
 from ._settings import PROTOCOL_DEFAULTS, UNLIMITED, SettingCode, check_setting
 from ._stream import TABLE, ClosedReason, Stream, StreamInput, StreamState
 from ._validation import (
@@ -158,6 +158,9 @@ class H2Connection:
         # unique): HPACK hands out the same tuple for a repeated block.
         self._valid_header_sets: dict[int, tuple[Headers, int]] = {}
         self._valid_trailer_sets: dict[int, Headers] = {}
+        # The same for request headers without grpc-timeout (`Decoder.split` bases): base ->
+        # (base, content-length, number of pseudo-headers).
+        self._valid_bases: dict[int, tuple[Headers, int, int]] = {}
 
     # ----------------------------------------------------------------- introspection
 
@@ -880,9 +883,14 @@ class H2Connection:
             if headers is None:
                 raise _StreamError(sid, ErrorCode.ENHANCE_YOUR_CALM, "header list too large")
         state = stream.state
+        event: Event
         if state == StreamState.IDLE:
             stream.state = _OPEN
-            event = self._first_headers_event(stream, headers, end_stream)
+            split = self._decoder.split
+            if split is not None and not self.client_side:
+                event = self._request_event(stream, headers, end_stream, split)
+            else:
+                event = self._first_headers_event(stream, headers, end_stream)
         elif not stream.final_headers_received:
             event = self._first_headers_event(stream, headers, end_stream)
         else:
@@ -903,6 +911,42 @@ class H2Connection:
             stream.state = nxt = TABLE[stream.state][_RECV_END]
             if nxt == _CLOSED:
                 self._forget(stream, ClosedReason.END_STREAM)
+
+    def _request_event(
+        self, stream: Stream, headers: Headers, end_stream: bool, split: Split
+    ) -> RequestReceived:
+        """`_first_headers_event` for request headers with grpc-timeout: validation is cached
+        for the headers without it (`split[0]`), the timeout's value checked on its own."""
+        base, value, position = split
+        cached = self._valid_bases.get(id(base))
+        if (
+            cached is not None
+            and cached[0] is base
+            and position >= cached[2]  # after the pseudo-headers
+            and len(headers) == len(base) + 1  # the only one
+            and value.isalnum()  # no CR, LF, NUL or whitespace
+        ):
+            length = cached[1]
+        else:
+            found = check_request(headers)
+            if isinstance(found, str):
+                raise _StreamError(stream.stream_id, ErrorCode.PROTOCOL_ERROR, found)
+            length = found
+            # Valid with the grpc-timeout fields, so valid without: they are regular fields.
+            pseudo = 0
+            for name, _ in base:
+                if name[:1] == ":":
+                    pseudo += 1
+            if len(self._valid_bases) >= 64:
+                self._valid_bases.clear()
+            self._valid_bases[id(base)] = (base, length, pseudo)
+        stream.final_headers_received = True
+        stream.content_length = length
+        if end_stream and length > 0:
+            raise _StreamError(
+                stream.stream_id, ErrorCode.PROTOCOL_ERROR, "content-length mismatch"
+            )
+        return RequestReceived(stream.stream_id, headers, end_stream, base, value)
 
     def _first_headers_event(self, stream: Stream, headers: Headers, end_stream: bool) -> Event:
         sid = stream.stream_id

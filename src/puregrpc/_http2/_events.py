@@ -22,14 +22,31 @@ class Event:
 
 
 class RequestReceived(Event):
-    """Server side: a new stream opened by the client's request headers."""
+    """Server side: a new stream opened by the client's request headers.
 
-    __slots__ = ("end_stream", "headers", "stream_id")
+    `grpc_timeout` is the value of the first `grpc-timeout` field (None without one), and
+    `stable_headers` the headers without any `grpc-timeout` field (`headers` itself when there
+    is none). The timeout changes from call to call while the rest of a method's headers
+    usually does not: on one connection, equal `stable_headers` are mostly the same tuple
+    object, so a cache of what was parsed from them can be keyed on the object (hold the tuple
+    and compare with `is`; an equal tuple may still come as a new object).
+    """
 
-    def __init__(self, stream_id: int, headers: Headers, end_stream: bool) -> None:
+    __slots__ = ("end_stream", "grpc_timeout", "headers", "stable_headers", "stream_id")
+
+    def __init__(
+        self,
+        stream_id: int,
+        headers: Headers,
+        end_stream: bool,
+        stable_headers: Headers | None = None,
+        grpc_timeout: str | None = None,
+    ) -> None:
         self.stream_id = stream_id
         self.headers = headers
         self.end_stream = end_stream
+        self.stable_headers = headers if stable_headers is None else stable_headers
+        self.grpc_timeout = grpc_timeout
 
 
 class ResponseReceived(Event):

@@ -25,10 +25,12 @@ __all__ = [
     "ENCODER_TABLE_SIZE_CAP",
     "NEVER_INDEX",
     "NO_INDEX",
+    "VOLATILE",
     "Decoder",
     "Encoder",
     "HeaderListTooLargeError",
     "Headers",
+    "Split",
     "decode_integer",
     "encode_integer",
 ]
@@ -49,6 +51,12 @@ NO_INDEX = frozenset(
         "last-modified",
     }
 )
+# Names whose value changes on every request (a deadline), a subset of NO_INDEX. A block with
+# one of them as a literal without indexing is otherwise the same from call to call: `Encoder`
+# and `Decoder` cache the rest of it (a "shape"), and `Decoder.split` reports the header list
+# without these fields.
+VOLATILE = frozenset({"grpc-timeout"})
+assert VOLATILE <= NO_INDEX
 # The encoder never uses a bigger dynamic table than this, whatever the peer allows.
 ENCODER_TABLE_SIZE_CAP = 4096
 
@@ -58,6 +66,7 @@ _SHORT_COOKIE = 20  # shorter cookie values are guessable: never indexed (RFC 75
 _MAX_INTEGER = 2**32 - 1
 _MAX_INTEGER_OCTETS = 5  # continuation octets; 5 * 7 bits cover _MAX_INTEGER
 _ALWAYS = -1  # cache validity of an encoding that does not depend on the dynamic table
+_PLAIN_LIMIT = 16  # NO_INDEX values up to this many octets are sent without Huffman coding
 
 
 class HeaderListTooLargeError(ProtocolError):
@@ -130,6 +139,22 @@ def _text(raw: bytes) -> str:
 _INDEXED_STATIC: tuple[bytes, ...] = tuple(bytes((0x80 | i,)) for i in range(STATIC_COUNT + 1))
 
 
+class _EncodedShape:
+    """How `Encoder` encoded a block with one VOLATILE field, but for the value's octets."""
+
+    __slots__ = ("after", "before", "head", "longest", "name", "version")
+
+    def __init__(
+        self, version: int, before: bytes, name: str, head: bytes, longest: int, after: bytes
+    ) -> None:
+        self.version = version  # the table state it is valid for (the block left it unchanged)
+        self.before = before  # the fields before the volatile one
+        self.name = name  # the volatile field's name
+        self.head = head  # its representation up to the value's length octet
+        self.longest = longest  # the longest value met, in octets (at most _PLAIN_LIMIT)
+        self.after = after  # the fields after it
+
+
 class Encoder:
     """Compresses header blocks for one connection; the peer's `Decoder` must see every block,
     in order."""
@@ -151,6 +176,10 @@ class Encoder:
         self._blocks: dict[Headers | tuple[Headers, frozenset[str]], tuple[int, bytes]] = {}
         self._fields: dict[tuple[str, str] | tuple[str, str, bool], tuple[int, bytes]] = {}
         self._names: dict[str, bytes] = {}  # name -> string literal
+        # Blocks with one VOLATILE field: (the fields before it, those after it) -> how they
+        # are encoded; `_shape_at` is the field's index in the last such block, or -1.
+        self._shapes: dict[tuple[Headers, Headers], _EncodedShape] = {}
+        self._shape_at = -1
         # Policy; only tests change it, before the first block.
         self._huffman = True  # Huffman-code strings unless that is longer
         self._never_index = NEVER_INDEX
@@ -190,19 +219,27 @@ class Encoder:
         # Cached literals chose "no indexing" for the old size; let them choose again.
         self._fields.clear()
         self._blocks.clear()
+        self._shapes.clear()
 
     def cached_block(self, fields: Headers) -> bytes | None:
-        """The block `encode(fields)` would return, if that is known without encoding."""
+        """The block `encode(fields)` would return, if that is known without encoding.
+
+        That is a block `encode` returned for the same fields, or for the same fields but for
+        a VOLATILE value no longer than it met before and made of letters and digits only.
+        """
         if self._resized:
             return None
         hit = self._blocks.get(fields)
         if hit is not None and hit[0] == self._version:
             return hit[1]
+        if 0 <= self._shape_at < len(fields):
+            return self._encode_shape(fields, self._shape_at, True)
         return None
 
     def forget_blocks(self) -> None:
         """Drop the whole-block cache (the next encodes take the long path once)."""
         self._blocks.clear()
+        self._shapes.clear()
 
     def encode(
         self, headers: Sequence[tuple[str, str]], *, sensitive: frozenset[str] | None = None
@@ -220,11 +257,16 @@ class Encoder:
             hit = self._blocks.get(key)
             if hit is not None and hit[0] == self._version:
                 return hit[1]
+            if sensitive is None and 0 <= self._shape_at < len(fields):
+                shaped = self._encode_shape(fields, self._shape_at, False)
+                if shaped is not None:
+                    return shaped
         start_version = version = self._version
         resized = self._resized
         parts: list[bytes] = [self._size_updates()] if resized else []
         # Field cache keys: the field itself, or (name, value, True) when `sensitive` has it.
         cache = self._fields
+        volatile_at = -1  # the part of the one VOLATILE field not found in the cache; -2: more
         for field in fields:
             field_key: tuple[str, str] | tuple[str, str, bool] = field
             if sensitive is not None and field[0] in sensitive:
@@ -239,6 +281,11 @@ class Encoder:
             name, value = field
             never = never or self._never_indexed(name, value)
             encoded, validity = self._encode_field(name, value, never)
+            if name in VOLATILE:  # a value for this call only: not cached
+                volatile_at = len(parts) if volatile_at == -1 else -2
+                parts.append(encoded)
+                version = self._version  # (changed only if a test made it indexed)
+                continue
             parts.append(encoded)
             if self._version == version:
                 if len(cache) >= _CACHE_LIMIT:
@@ -247,11 +294,65 @@ class Encoder:
             else:
                 version = self._version
         block = b"".join(parts)
-        if version == start_version and not resized:
-            if len(self._blocks) >= _CACHE_LIMIT:
-                self._blocks.clear()
-            self._blocks[key] = (version, block)
+        if version == start_version and self._version == version and not resized:
+            if volatile_at < 0:
+                if len(self._blocks) >= _CACHE_LIMIT:
+                    self._blocks.clear()
+                self._blocks[key] = (version, block)
+            elif sensitive is None:
+                self._remember_shape(fields, parts, volatile_at)
         return block
+
+    def _encode_shape(self, fields: Headers, at: int, unchecked: bool) -> bytes | None:
+        """The block for `fields` from a shape whose volatile field is at `at`, if known.
+
+        With `unchecked`, only if the volatile value passes for a valid field value and is
+        no longer than those `encode` met with this shape, so the header list is no bigger
+        (`encode` only meets fields the connection checked).
+        """
+        name, value = fields[at]
+        if name not in VOLATILE:
+            return None
+        shape = self._shapes.get((fields[:at], fields[at + 1 :]))
+        if shape is None or shape.version != self._version or shape.name != name:
+            return None
+        raw = value.encode("utf-8", "surrogateescape")
+        if unchecked:
+            # Letters and digits only: no CR, LF, NUL or whitespace (RFC 9113 8.2.1).
+            if len(raw) > shape.longest or not value.isalnum():
+                return None
+        elif len(raw) > shape.longest:
+            if len(raw) > _PLAIN_LIMIT:
+                return None
+            shape.longest = len(raw)
+        return b"".join((shape.before, shape.head, bytes((len(raw),)), raw, shape.after))
+
+    def _remember_shape(self, fields: Headers, parts: list[bytes], at: int) -> None:
+        """Cache the shape of `fields`, encoded as `parts` (unchanged table; `parts[at]` is
+        the one volatile field, a literal without indexing)."""
+        name, value = fields[at]
+        raw = value.encode("utf-8", "surrogateescape")
+        if self._index_all or len(raw) > _PLAIN_LIMIT:
+            return
+        string = bytes((len(raw),)) + raw
+        literal = parts[at]
+        if (
+            not literal.endswith(string)
+            or literal[0] & 0xC0  # not a literal without indexing (or never indexed)
+        ):
+            return
+        shapes = self._shapes
+        if len(shapes) >= _CACHE_LIMIT:
+            shapes.clear()
+        shapes[(fields[:at], fields[at + 1 :])] = _EncodedShape(
+            self._version,
+            b"".join(parts[:at]),
+            name,
+            literal[: len(literal) - len(string)],
+            len(raw),
+            b"".join(parts[at + 1 :]),
+        )
+        self._shape_at = at
 
     def _never_indexed(self, name: str, value: str) -> bool:
         return name in self._never_index or (name == "cookie" and len(value) < _SHORT_COOKIE)
@@ -287,7 +388,7 @@ class Encoder:
             # Per-call values (grpc-timeout): Huffman would save a byte or two and cost the
             # peer's decoder a Huffman pass on a string it will never see again.
             flags, prefix_bits = 0x00, 4
-            plain = len(raw_value) <= 16
+            plain = len(raw_value) <= _PLAIN_LIMIT
         else:
             size = _octets(name) + len(raw_value) + _ENTRY_OVERHEAD
             if self._index_all or size <= self._max_size >> 2:
@@ -350,6 +451,26 @@ class Encoder:
                 del self._name_seq[name]
 
 
+# `Decoder.split`: (the header list without VOLATILE fields, the first one's value, its index).
+Split = tuple[Headers, str, int]
+
+
+class _Shape:
+    """A block with one volatile literal, minus the literal's value: what the rest meant."""
+
+    __slots__ = ("after", "before", "name", "size", "split_base", "version")
+
+    def __init__(
+        self, version: int, before: Headers, name: str, after: Headers, size: int, base: Headers
+    ) -> None:
+        self.version = version  # the table state the block was decoded with (unchanged by it)
+        self.before = before  # the fields before the literal
+        self.name = name  # the literal's name
+        self.after = after  # the fields after it
+        self.size = size  # the header list size without the literal's value octets
+        self.split_base = base  # before + after, interned
+
+
 class Decoder:
     """Decompresses the header blocks of one connection, in the order the peer sent them."""
 
@@ -361,12 +482,21 @@ class Decoder:
         self._update_required = False
         self.max_header_list_size = max_header_list_size
         self._size = 0
-        # ((name, value), entry size, name octets), oldest first.
-        self._entries: list[tuple[tuple[str, str], int, int]] = []
+        # ((name, value), entry size, name octets, volatile name), oldest first.
+        self._entries: list[tuple[tuple[str, str], int, int, bool]] = []
         self._version = 0  # changes whenever the dynamic table does
         # block -> (_version, headers, header list size)
         self._blocks: dict[bytes, tuple[int, Headers, int]] = {}
         self._strings: dict[bytes, tuple[str, int]] = {}  # Huffman code -> (text, octets)
+        # Blocks with one volatile literal without indexing: (the octets before the literal,
+        # those after its value) -> _Shape; `_volatile_head` is the literal's representation
+        # up to its value (first octet and name) in the last such block.
+        self._shapes: dict[tuple[bytes, bytes], _Shape] = {}
+        self._volatile_head = b""
+        self._bases: dict[Headers, Headers] = {}  # interned `split` bases
+        # Set by `_decode`: where the volatile fields are (see there).
+        self._volatile: tuple[int, int, tuple[int, int, int, int] | None] | None = None
+        self.split: Split | None = None
 
     @property
     def max_table_size(self) -> int:
@@ -393,7 +523,7 @@ class Decoder:
 
     def dynamic_table(self) -> list[tuple[str, str]]:
         """The dynamic table's entries, newest first."""
-        return [field for field, _, _ in reversed(self._entries)]
+        return [entry[0] for entry in reversed(self._entries)]
 
     def decode(self, block: bytes | memoryview) -> Headers:
         """The header list of one complete header block.
@@ -402,27 +532,110 @@ class Decoder:
         and `HeaderListTooLargeError` after processing a block whose header list exceeds
         `max_header_list_size` (the connection stays usable). Equal blocks decoded with the
         same table state return the same tuple.
+
+        Afterwards `split` is None if no field's name is in `VOLATILE`, else `(base, value,
+        position)`: `base` is the list without those fields (an equal base is usually the
+        same object as last time), `value` the first such field's value and `position` its
+        index in the list.
         """
         data = block if type(block) is bytes else bytes(block)
         hit = self._blocks.get(data)
         if hit is not None and hit[0] == self._version:
+            self.split = None
             if hit[2] > self.max_header_list_size:
                 raise HeaderListTooLargeError(hit[2], self.max_header_list_size)
             return hit[1]
+        head = self._volatile_head
+        if head:
+            # A block of a cached shape? If the octets before `head` and after the value are
+            # those of a block that decoded to fields ending there, with this table, the same
+            # holds for them here; and `head` then starts the volatile literal.
+            start = data.find(head)
+            if start >= 0:
+                at = start + len(head)
+                if at < len(data):
+                    octet = data[at]
+                    stop = at + 1 + (octet & 0x7F)
+                    if octet & 0x7F != 0x7F and stop <= len(data):
+                        shape = self._shapes.get((data[:start], data[stop:]))
+                        if shape is not None and shape.version == self._version:
+                            return self._from_shape(shape, data[at + 1 : stop], octet)
         version = self._version
         headers, size = self._decode(data)
+        volatile = self._volatile
+        if volatile is None:
+            self.split = None
+        else:
+            self.split = self._split(headers, volatile[0], volatile[1])
         if size > self.max_header_list_size:
             raise HeaderListTooLargeError(size, self.max_header_list_size)
         if self._version == version:
-            if len(self._blocks) >= _CACHE_LIMIT:
-                self._blocks.clear()
-            self._blocks[data] = (version, headers, size)
+            if volatile is None:
+                if len(self._blocks) >= _CACHE_LIMIT:
+                    self._blocks.clear()
+                self._blocks[data] = (version, headers, size)
+            elif volatile[2] is not None:
+                self._remember_shape(data, headers, size, volatile[0], volatile[2])
         return headers
 
+    def _from_shape(self, shape: _Shape, raw: bytes, octet: int) -> Headers:
+        """The block of `shape` whose volatile value is `raw` (Huffman-coded if `octet`, its
+        length octet, says so)."""
+        if octet & 0x80:
+            raw = huffman_decode(raw)
+        size = shape.size + len(raw)
+        value = _text(raw)
+        before = shape.before
+        self.split = (shape.split_base, value, len(before))
+        if size > self.max_header_list_size:
+            raise HeaderListTooLargeError(size, self.max_header_list_size)
+        return (*before, (shape.name, value), *shape.after)
+
+    def _remember_shape(
+        self,
+        data: bytes,
+        headers: Headers,
+        size: int,
+        position: int,
+        literal: tuple[int, int, int, int],
+    ) -> None:
+        start, value_at, stop, value_octets = literal
+        split = self.split
+        assert split is not None
+        before = headers[:position]
+        after = headers[position + 1 :]
+        shapes = self._shapes
+        if len(shapes) >= _CACHE_LIMIT:
+            shapes.clear()
+        shapes[(data[:start], data[stop:])] = _Shape(
+            self._version, before, headers[position][0], after, size - value_octets, split[0]
+        )
+        self._volatile_head = data[start:value_at]
+
+    def _split(self, headers: Headers, position: int, count: int) -> Split:
+        value = headers[position][1]
+        if count == 1:
+            base = headers[:position] + headers[position + 1 :]
+        else:
+            base = tuple([field for field in headers if field[0] not in VOLATILE])
+        interned = self._bases.get(base)
+        if interned is None:
+            if len(self._bases) >= _CACHE_LIMIT:
+                self._bases.clear()
+            self._bases[base] = interned = base
+        return interned, value, position
+
     def _decode(self, data: bytes) -> tuple[Headers, int]:
-        """The fields of `data` (only as many as fit in the limit) and the header list size."""
+        """The fields of `data` (only as many as fit in the limit) and the header list size.
+
+        Sets `_volatile` if fields within the limit have a name in VOLATILE: (the index of the
+        first, how many, and if it is the only one and a literal without indexing whose value's
+        length fits in one octet: the offsets of the literal, of its value's length octet and
+        of the end of the value, and the value's octets; else None).
+        """
         if self._update_required and (not data or data[0] & 0xE0 != 0x20):
             raise CompressionError("header block must start with a dynamic table size update")
+        self._volatile = None
         out: list[tuple[str, str]] = []
         append = out.append
         size = 0  # header list size; > 0 once a field was decoded
@@ -430,16 +643,25 @@ class Decoder:
         entries = self._entries
         static_table = STATIC_TABLE
         static_sizes = STATIC_SIZES
+        volatile_names = VOLATILE
+        volatiles = 0  # fields with a VOLATILE name within the limit
+        first = -1  # the index of the first
+        literal: tuple[int, int, int, int] | None = None  # if it is a literal without indexing
         updates = 0
         pos = 0
         end = len(data)
         while pos < end:
+            start = pos
             octet = data[pos]
             pos += 1
             if octet & 0x80:  # indexed field (6.1)
                 index = octet & 0x7F
                 if index == 0x7F:
-                    index, pos = _integer_tail(data, pos, index)
+                    if pos < end and data[pos] < 0x80:  # one continuation octet: inline
+                        index += data[pos]
+                        pos += 1
+                    else:
+                        index, pos = _integer_tail(data, pos, index)
                 if index <= 61:  # STATIC_COUNT, as a constant for speed
                     if not index:
                         raise CompressionError("indexed field with index 0")
@@ -447,10 +669,14 @@ class Decoder:
                     size += static_sizes[index]
                 else:
                     try:
-                        field, field_size, _ = entries[61 - index]
+                        field, field_size, _, is_volatile = entries[61 - index]
                     except IndexError:
                         raise CompressionError(self._bad_index(index)) from None
                     size += field_size
+                    if is_volatile and size <= limit:
+                        if not volatiles:
+                            first = len(out)
+                        volatiles += 1
             elif octet & 0x40:  # literal with incremental indexing (6.2.1)
                 index = octet & 0x3F
                 if index == 0x3F:
@@ -458,12 +684,17 @@ class Decoder:
                 if index:
                     name, name_octets = self._indexed_name(index)
                 else:
-                    name, name_octets, pos = self._string(data, pos)
-                value, value_octets, pos = self._string(data, pos)
+                    name, name_octets, pos = self._string(data, pos, True)
+                is_volatile = name in volatile_names
+                value, value_octets, pos = self._string(data, pos, not is_volatile)
                 field = (name, value)
                 field_size = name_octets + value_octets + _ENTRY_OVERHEAD
                 size += field_size
-                self._insert(field, field_size, name_octets)
+                self._insert(field, field_size, name_octets, is_volatile)
+                if is_volatile and size <= limit:
+                    if not volatiles:
+                        first = len(out)
+                    volatiles += 1
             elif octet & 0x20:  # dynamic table size update (6.3)
                 new_size = octet & 0x1F
                 if new_size == 0x1F:
@@ -487,12 +718,24 @@ class Decoder:
                 if index:
                     name, name_octets = self._indexed_name(index)
                 else:
-                    name, name_octets, pos = self._string(data, pos)
-                value, value_octets, pos = self._string(data, pos)
+                    name, name_octets, pos = self._string(data, pos, True)
+                value_at = pos
+                is_volatile = name in volatile_names
+                value, value_octets, pos = self._string(data, pos, not is_volatile)
                 field = (name, value)
                 size += name_octets + value_octets + _ENTRY_OVERHEAD
+                if is_volatile and size <= limit:
+                    if not volatiles:
+                        first = len(out)
+                        # Where the literal starts, and its value's length octet and end.
+                        literal = (start, value_at, pos, value_octets)
+                    volatiles += 1
             if size <= limit:
                 append(field)
+        if volatiles:
+            if volatiles > 1 or literal is None or data[literal[1]] & 0x7F == 0x7F:
+                literal = None  # not worth a shape: several, or a long value
+            self._volatile = (first, volatiles, literal)
         return tuple(out), size
 
     def _bad_index(self, index: int) -> str:
@@ -505,11 +748,12 @@ class Decoder:
             return name, len(name)
         if index - STATIC_COUNT > len(self._entries):
             raise CompressionError(self._bad_index(index))
-        field, _, name_octets = self._entries[STATIC_COUNT - index]
-        return field[0], name_octets
+        entry = self._entries[STATIC_COUNT - index]
+        return entry[0][0], entry[2]
 
-    def _string(self, data: bytes, pos: int) -> tuple[str, int, int]:
-        """A string literal at `data[pos]`: (text, octets, position after it)."""
+    def _string(self, data: bytes, pos: int, cache: bool) -> tuple[str, int, int]:
+        """A string literal at `data[pos]`: (text, octets, position after it). A Huffman-coded
+        one is looked up in, and if `cache` added to, the string cache."""
         if pos >= len(data):
             raise CompressionError("truncated header block: string expected")
         octet = data[pos]
@@ -527,19 +771,20 @@ class Decoder:
         if hit is None:
             decoded = huffman_decode(raw)
             hit = (_text(decoded), len(decoded))
-            if len(self._strings) >= _CACHE_LIMIT:
-                self._strings.clear()
-            self._strings[raw] = hit
+            if cache:
+                if len(self._strings) >= _CACHE_LIMIT:
+                    self._strings.clear()
+                self._strings[raw] = hit
         return hit[0], hit[1], stop
 
-    def _insert(self, field: tuple[str, str], size: int, name_octets: int) -> None:
+    def _insert(self, field: tuple[str, str], size: int, name_octets: int, volatile: bool) -> None:
         self._version += 1
         if size > self._max_size:
             self._entries.clear()  # RFC 7541 4.4
             self._size = 0
             return
         self._evict(self._max_size - size)
-        self._entries.append((field, size, name_octets))
+        self._entries.append((field, size, name_octets, volatile))
         self._size += size
 
     def _resize(self, size: int) -> None:

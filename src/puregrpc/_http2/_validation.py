@@ -10,6 +10,7 @@ import re
 from collections.abc import Sequence
 
 from ._events import Headers
+from ._hpack import VOLATILE
 
 CONNECTION_SPECIFIC = frozenset(
     {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"}
@@ -56,7 +57,7 @@ _good_pseudo: set[tuple[str, str]] = set()
 
 def _check_regular(field: tuple[str, str]) -> str | None:
     problem = check_regular_field(*field)
-    if problem is None:
+    if problem is None and field[0] not in VOLATILE:
         if len(_good_regular) >= _MAX_GOOD_FIELDS:
             _good_regular.clear()
         _good_regular.add(field)
@@ -201,28 +202,33 @@ def check_trailers(headers: Headers) -> str | None:
     return None
 
 
-_good_outbound: set[tuple[str, str]] = set()
+# Outbound fields already found valid -> their share of the header list size. Per-call values
+# (VOLATILE: grpc-timeout) are checked every time instead, so they cannot crowd out the rest.
+_good_outbound: dict[tuple[str, str], int] = {}
 
 
 def outbound_size(headers: Sequence[tuple[str, str]]) -> int | str:
     """The header list size (RFC 9113 6.5.2) of a section we are about to send, or what is
     wrong with it: names and values must be ones a conforming peer accepts."""
-    size = 0
+    total = 0
+    known = _good_outbound.get
     for field in headers:
-        name, value = field
-        size += len(name) + len(value) + 32
-        if field in _good_outbound:
-            continue
-        if name[:1] == ":":
-            problem = check_name(name) or check_value(name, value)
-        else:
-            problem = check_regular_field(name, value)
-        if problem:
-            return problem
-        if len(_good_outbound) >= _MAX_GOOD_FIELDS:
-            _good_outbound.clear()
-        _good_outbound.add(field)
-    return size
+        size = known(field)
+        if size is None:
+            name, value = field
+            if name[:1] == ":":
+                problem = check_name(name) or check_value(name, value)
+            else:
+                problem = check_regular_field(name, value)
+            if problem:
+                return problem
+            size = len(name) + len(value) + 32
+            if name not in VOLATILE:
+                if len(_good_outbound) >= _MAX_GOOD_FIELDS:
+                    _good_outbound.clear()
+                _good_outbound[field] = size
+        total += size
+    return total
 
 
 def _content_length(value: str, previous: int) -> int:
