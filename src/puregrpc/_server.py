@@ -261,7 +261,8 @@ class _ServerCall:
     # -- request
     def parse(self) -> Status | None:
         """Read the request headers; a Status to answer with at once when they are unusable."""
-        head, timeout = self.conn.request_head(self.stream.headers or ())
+        head = self.conn.request_head(self.stream)
+        timeout = self.stream.grpc_timeout
         if head.problem is not None:
             return head.problem
         self.path = head.path
@@ -597,37 +598,31 @@ class _ServerConnection(GrpcConnection):
         if server._max_age is not None:
             self._expires = now + server._max_age * random.uniform(0.9, 1.1)  # K5 jitter
         self._hard_deadline: float | None = None
-        # Parsed request heads. By identity of the header tuple first (the engine hands out
-        # the same tuple for a repeated block), then by the fields other than grpc-timeout
-        # (clients such as grpc-go send a different remaining time on every call).
-        self._heads: dict[int, tuple[Sequence[tuple[str, str]], _RequestHead, str | None]] = {}
-        self._heads_by_fields: dict[tuple[tuple[str, str], ...], _RequestHead] = {}
+        # Parsed request heads, by the headers other than grpc-timeout (clients such as grpc-go
+        # send a different remaining time on every call): by identity first (the engine hands
+        # out the same tuple for equal lists), then by equality.
+        self._heads: dict[int, tuple[Sequence[tuple[str, str]], _RequestHead]] = {}
+        self._heads_by_fields: dict[Sequence[tuple[str, str]], _RequestHead] = {}
         self._starting: list[_ServerCall] = []
 
-    def request_head(self, headers: Sequence[tuple[str, str]]) -> tuple[_RequestHead, str | None]:
-        """The parsed head of a request block, and its `grpc-timeout` value if it has one."""
+    def request_head(self, stream: GrpcStream) -> _RequestHead:
+        """The parsed head of a request, cached by its headers without grpc-timeout."""
+        headers = stream.stable_headers
+        if headers is None:
+            headers = stream.headers or ()
         hit = self._heads.get(id(headers))
         if hit is not None and hit[0] is headers:
-            return hit[1], hit[2]
-        timeout: str | None = None
-        rest: list[tuple[str, str]] = []
-        for field in headers:
-            if field[0] == "grpc-timeout":
-                if timeout is None:
-                    timeout = field[1]
-            else:
-                rest.append(field)
-        key = tuple(rest)
-        head = self._heads_by_fields.get(key)
+            return hit[1]
+        head = self._heads_by_fields.get(headers)
         if head is None:
-            head = _RequestHead(key)
+            head = _RequestHead(headers)
             if len(self._heads_by_fields) >= 64:
                 self._heads_by_fields.clear()
-            self._heads_by_fields[key] = head
+            self._heads_by_fields[headers] = head
         if len(self._heads) >= 64:
             self._heads.clear()
-        self._heads[id(headers)] = (headers, head, timeout)
-        return head, timeout
+        self._heads[id(headers)] = (headers, head)
+        return head
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if not negotiated_h2(transport.get_extra_info("ssl_object")):
