@@ -5,19 +5,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
+import math
 import random
 import ssl
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Generator, Iterable
-from typing import Any, Generic, TypeVar, cast
+from collections import deque
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Generator,
+    Iterable,
+    Sequence,
+)
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 from . import __version__
 from ._compression import ACCEPT_ENCODING, CODECS, IDENTITY, DecompressedTooLargeError
 from ._credentials import ensure_alpn_h2
 from ._deadline import current_deadline, encode_timeout
-from ._http2 import ConnectionTerminated, ErrorCode, H2Config, UsageError
+from ._http2 import ConnectionTerminated, ErrorCode, H2Config, Headers, UsageError
 from ._interceptors import ClientCallDetails, ClientChain, ClientInterceptor
-from ._metadata import Metadata, MetadataLike
+from ._metadata import EMPTY, Metadata, MetadataLike
 from ._status import RpcError, Status, StatusCode, status_code
 from ._target import Target, parse_target
 from ._transport._grpc_connection import (
@@ -47,8 +57,19 @@ _CONNECT_TIMEOUT = 20.0  # K6 MIN_CONNECT_TIMEOUT
 INITIAL_BACKOFF = 1.0  # K6
 BACKOFF_MULTIPLIER = 1.6
 MAX_BACKOFF = 120.0
+_CACHE_LIMIT = 256  # entries per fast-path cache of a channel
+_MIN_COMPACT = 256  # _Deadlines compacts beyond this many queued calls, or twice what was left
 
 logger = logging.getLogger("puregrpc.channel")
+
+
+def _timeout_text(seconds: float) -> str:
+    """The `grpc-timeout` value for `seconds`: from 1 s up, rounded up to whole milliseconds
+    (grpc core rounds coarser still), so the calls of one millisecond share a header block;
+    below 1 s exactly as `encode_timeout`. Never shorter than `seconds`."""
+    if 1.0 <= seconds < 99_999.0:
+        return f"{math.ceil(seconds * 1000.0)}m"
+    return encode_timeout(seconds)
 
 
 class _ClientConnection(GrpcConnection):
@@ -65,7 +86,7 @@ class _ClientConnection(GrpcConnection):
         self._slot_waiters: list[asyncio.Future[None]] = []
         self._on_too_many_pings = on_too_many_pings
 
-    def open_stream(self, headers: list[tuple[str, str]], end_stream: bool) -> GrpcStream:
+    def open_stream(self, headers: Sequence[tuple[str, str]], end_stream: bool) -> GrpcStream:
         h2 = self.h2
         stream_id = h2.get_next_available_stream_id()
         h2.send_headers(stream_id, headers, end_stream)
@@ -76,6 +97,16 @@ class _ClientConnection(GrpcConnection):
 
     def has_slot(self) -> bool:
         return self.h2.open_outbound_streams < self.h2.max_outbound_streams()
+
+    def can_open(self) -> bool:
+        """Whether a stream can be opened now: usable, and below the server's limit."""
+        h2 = self.h2
+        return (
+            not self.goaway_received
+            and not h2.closed
+            and not self.is_closed
+            and h2.open_outbound_streams < h2.max_outbound_streams()
+        )
 
     async def wait_slot(self) -> None:
         while not self.has_slot() and self.is_usable:
@@ -102,6 +133,8 @@ class _ClientConnection(GrpcConnection):
             self.close()
 
     def _wake_slots(self) -> None:
+        if not self._slot_waiters:
+            return  # (runs as every stream ends)
         waiters, self._slot_waiters = self._slot_waiters, []
         for waiter in waiters:
             if not waiter.done():
@@ -154,6 +187,15 @@ class Channel:
         self._draining: set[_ClientConnection] = set()
         self._connecting: asyncio.Lock | None = None
         self._closed = False
+        # Caches of the unary fast path, all bounded by _CACHE_LIMIT (cleared when full):
+        # request header tuples by (path, encoding, metadata, grpc-timeout text) ...
+        self._header_cache: dict[tuple[str, str, Metadata | None, str | None], Headers] = {}
+        # ... and, by the identity of the tuple the engine decoded (it returns the same object
+        # for a repeated block), response headers found plain (200, application/grpc, identity)
+        # with their metadata, and trailers with the status they carry.
+        self._plain_heads: dict[int, tuple[Headers, Metadata]] = {}
+        self._trailer_statuses: dict[int, tuple[Headers, Status]] = {}
+        self._deadlines: _Deadlines | None = None
 
     # -- connections
     async def _connection(
@@ -275,23 +317,71 @@ class Channel:
 
     def _request_headers(
         self, path: str, timeout: float | None, metadata: Metadata, encoding: str
-    ) -> list[tuple[str, str]]:
-        headers = [
-            (":method", "POST"),
-            (":scheme", self._scheme),
-            (":path", path),
-            (":authority", self._authority),
-        ]
-        if timeout is not None:
-            headers.append(("grpc-timeout", encode_timeout(timeout)))
-        headers.append(("content-type", "application/grpc"))
-        headers.append(("user-agent", self._user_agent))
-        headers.append(("te", "trailers"))
-        if encoding != IDENTITY:
-            headers.append(("grpc-encoding", encoding))
-        headers.append(("grpc-accept-encoding", ACCEPT_ENCODING))
-        headers.extend(metadata.to_headers())
+    ) -> Sequence[tuple[str, str]]:
+        """The request's header fields: one tuple, built once and then the same object, for
+        each path, metadata, encoding and grpc-timeout text (the engine's HPACK encoder
+        caches whole header blocks, keyed by the tuple)."""
+        text = None if timeout is None else _timeout_text(timeout)
+        # (Metadata hashes in Python: spared for the common call without any.)
+        key = (path, encoding, None if metadata is EMPTY else metadata, text)
+        headers = self._header_cache.get(key)
+        if headers is None:
+            fields = [
+                (":method", "POST"),
+                (":scheme", self._scheme),
+                (":path", path),
+                (":authority", self._authority),
+            ]
+            if text is not None:
+                fields.append(("grpc-timeout", text))
+            fields.append(("content-type", "application/grpc"))
+            fields.append(("user-agent", self._user_agent))
+            fields.append(("te", "trailers"))
+            if encoding != IDENTITY:
+                fields.append(("grpc-encoding", encoding))
+            fields.append(("grpc-accept-encoding", ACCEPT_ENCODING))
+            fields.extend(metadata.to_headers())
+            if len(self._header_cache) >= _CACHE_LIMIT:
+                self._header_cache.clear()
+            headers = self._header_cache[key] = tuple(fields)
         return headers
+
+    def _deadlines_of(self, loop: asyncio.AbstractEventLoop) -> _Deadlines:
+        deadlines = self._deadlines
+        if deadlines is None or deadlines._loop is not loop:
+            deadlines = self._deadlines = _Deadlines(loop)
+        return deadlines
+
+    def _plain_metadata(self, headers: Headers) -> Metadata | None:
+        """The metadata of plain response headers (:status 200, a gRPC content-type, no
+        encoding but identity); None for any others. Cached by the tuple's identity."""
+        cached = self._plain_heads.get(id(headers))
+        if cached is not None and cached[0] is headers:
+            return cached[1]
+        fields = dict(headers)
+        if (
+            fields.get(":status") != "200"
+            or not fields.get("content-type", "").startswith("application/grpc")
+            or fields.get("grpc-encoding", IDENTITY) != IDENTITY
+        ):
+            return None
+        metadata = Metadata.from_headers(headers)
+        if len(self._plain_heads) >= _CACHE_LIMIT:
+            self._plain_heads.clear()
+        self._plain_heads[id(headers)] = (headers, metadata)  # the tuple kept alive: id unique
+        return metadata
+
+    def _trailer_status(self, trailers: Headers) -> Status:
+        """The status `trailers` carry; cached by the tuple's identity (the same immutable
+        Status for the same block)."""
+        cached = self._trailer_statuses.get(id(trailers))
+        if cached is not None and cached[0] is trailers:
+            return cached[1]
+        status = _status_from(trailers)
+        if len(self._trailer_statuses) >= _CACHE_LIMIT:
+            self._trailer_statuses.clear()
+        self._trailer_statuses[id(trailers)] = (trailers, status)
+        return status
 
     # -- multi-callables (the names grpcio-generated aio stubs call)
     def unary_unary(
@@ -334,6 +424,8 @@ class Channel:
     async def close(self, grace: float | None = None) -> None:
         """Close the connection; calls still running fail with CANCELLED."""
         self._closed = True
+        if self._deadlines is not None:
+            self._deadlines.clear()  # the calls still running fail with CANCELLED below
         connections = [c for c in (self._conn, *self._draining) if c is not None]
         self._conn = None
         self._draining.clear()
@@ -357,6 +449,69 @@ class Channel:
     async def channel_ready(self) -> None:
         """Connect now (instead of at the first call)."""
         await self._connection(None)
+
+
+class _Deadlines:
+    """The deadlines of a channel's fast-path unary calls, behind one loop timer instead of a
+    `TimerHandle` each.
+
+    Calls made with the same timeout arrive in deadline order, so a deque kept sorted by
+    appending holds them; a call whose deadline is earlier than the last one queued gets a loop
+    timer of its own. Finished calls leave from the front as calls finish (mostly in order);
+    when one long call holds the front, the deque is compacted each time it doubles (as
+    asyncio compacts its cancelled timers), so it stays about as long as the calls in flight.
+    """
+
+    __slots__ = ("_compact_at", "_loop", "_queue", "_timer")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._queue: deque[tuple[float, UnaryUnaryCall[Any, Any]]] = deque()
+        self._compact_at = _MIN_COMPACT
+        self._timer: asyncio.TimerHandle | None = None
+
+    def add(self, deadline: float, call: UnaryUnaryCall[Any, Any]) -> _Cancellable:
+        """Have `call._expire()` run at `deadline` unless the call has its status by then;
+        `cancel()` the result when the call is about to get it."""
+        queue = self._queue
+        if queue and deadline < queue[-1][0]:
+            return self._loop.call_at(deadline, call._expire)
+        queue.append((deadline, call))
+        if self._timer is None:
+            self._timer = self._loop.call_at(deadline, self._fire)
+        return self
+
+    def cancel(self) -> None:
+        """A queued call is finishing: drop the finished calls at the front."""
+        queue = self._queue
+        while queue and queue[0][1]._status is not None:
+            queue.popleft()
+        if len(queue) > self._compact_at:
+            self._queue = deque(entry for entry in queue if entry[1]._status is None)
+            self._compact_at = max(_MIN_COMPACT, 2 * len(self._queue))
+
+    def clear(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._queue.clear()
+
+    def _fire(self) -> None:
+        self._timer = None
+        queue = self._queue
+        now = self._loop.time()
+        try:
+            while queue and queue[0][0] <= now:
+                call = queue.popleft()[1]
+                if call._status is None:
+                    call._expire()  # may raise from an on_end hook: the loop logs it
+        finally:
+            if queue:
+                self._timer = self._loop.call_at(queue[0][0], self._fire)
+
+
+class _Cancellable(Protocol):
+    def cancel(self) -> None: ...
 
 
 class _MultiCallable(Generic[Req, Resp]):
@@ -383,13 +538,10 @@ class _MultiCallable(Generic[Req, Resp]):
         compression: str | None,
         wait_for_ready: bool | None,
     ) -> _C:
-        call = kind(
+        return kind(
             self._channel, self._method, self._serialize, self._deserialize,
-            timeout, metadata, compression,
+            requests, timeout, metadata, compression, bool(wait_for_ready),
         )  # fmt: skip
-        call._requests = requests
-        call._wait_for_ready = bool(wait_for_ready)
-        return call
 
 
 class UnaryUnaryMultiCallable(_MultiCallable[Req, Resp]):
@@ -403,9 +555,10 @@ class UnaryUnaryMultiCallable(_MultiCallable[Req, Resp]):
         wait_for_ready: bool | None = None,
         **_: Any,
     ) -> UnaryUnaryCall[Req, Resp]:
-        return self._new(
-            UnaryUnaryCall, _One(request), timeout, metadata, compression, wait_for_ready
-        )
+        return UnaryUnaryCall(
+            self._channel, self._method, self._serialize, self._deserialize,
+            _One(request), timeout, metadata, compression, bool(wait_for_ready),
+        )  # fmt: skip
 
 
 class UnaryStreamMultiCallable(_MultiCallable[Req, Resp]):
@@ -468,45 +621,75 @@ class _One(Generic[Req]):
 class _Call(Generic[Req, Resp]):
     """Shared lifecycle of every client call: start, send, receive, status."""
 
+    __slots__ = (
+        "_callbacks",
+        "_cancelled",
+        "_chain",
+        "_channel",
+        "_compress_next",
+        "_deadline",
+        "_deserialize",
+        "_details",
+        "_encoding",
+        "_initial_metadata",
+        "_last_compressed",
+        "_loop",
+        "_metadata",
+        "_method",
+        "_requests",
+        "_response_encoding",
+        "_serialize",
+        "_started",
+        "_status",
+        "_stream",
+        "_wait_for_ready",
+        "_writer",
+        "_writes_done",
+    )
+
     def __init__(
         self,
         channel: Channel,
         method: str,
         serialize: Callable[[Req], bytes] | None,
         deserialize: Callable[[bytes], Resp] | None,
+        requests: _One[Req] | AsyncIterable[Req] | Iterable[Req] | None,
         timeout: float | None,
         metadata: MetadataLike | None,
         compression: str | None,
+        wait_for_ready: bool,
     ) -> None:
         loop = asyncio.get_running_loop()
         self._channel = channel
         self._method = method
         self._serialize = serialize
         self._deserialize = deserialize
-        self._metadata = Metadata.of(metadata)
-        encoding = compression if compression is not None else channel._compression
-        if encoding != IDENTITY and encoding not in CODECS:
-            raise ValueError(f"unknown compression {encoding!r}")
-        self._encoding = encoding
+        self._requests = requests
+        self._metadata = EMPTY if metadata is None else Metadata.of(metadata)
+        if compression is None:
+            self._encoding = channel._compression  # checked by the channel
+        elif compression == IDENTITY or compression in CODECS:
+            self._encoding = compression
+        else:
+            raise ValueError(f"unknown compression {compression!r}")
         deadline = None if timeout is None else loop.time() + timeout
         inherited = current_deadline.get()
         if inherited is not None and (deadline is None or inherited < deadline):
             deadline = inherited  # deadline propagation from the server call we run in
         self._deadline = deadline
         self._loop = loop
+        self._wait_for_ready = wait_for_ready
         self._stream: GrpcStream | None = None
         self._started: asyncio.Future[GrpcStream] | None = None
-        self._requests: _One[Req] | AsyncIterable[Req] | Iterable[Req] | None = None
         self._writer: asyncio.Task[None] | None = None
         self._initial_metadata: Metadata | None = None
         self._response_encoding = IDENTITY
         self._status: Status | None = None
-        self._done = loop.create_future()
+        self._callbacks: list[tuple[Callable[[Any], None], contextvars.Context]] | None = None
         self._cancelled = False
         self._writes_done = False
         self._chain = channel._chain
         self._details: ClientCallDetails | None = None
-        self._wait_for_ready = False
         self._compress_next = True
         self._last_compressed: bool | None = None
 
@@ -558,7 +741,14 @@ class _Call(Generic[Req, Resp]):
         return await self._wait_status()
 
     def add_done_callback(self, callback: Callable[[_Call[Req, Resp]], None]) -> None:
-        self._done.add_done_callback(lambda _: callback(self))
+        """Schedule `callback(call)` (in the current context) once the call has its status."""
+        context = contextvars.copy_context()
+        if self._status is not None:
+            self._loop.call_soon(callback, self, context=context)
+        elif self._callbacks is None:
+            self._callbacks = [(callback, context)]
+        else:
+            self._callbacks.append((callback, context))
 
     # -- machinery
     def _error(self) -> RpcError:
@@ -578,8 +768,15 @@ class _Call(Generic[Req, Resp]):
         writer = self._writer
         if writer is not None and not writer.done() and writer is not asyncio.current_task():
             writer.cancel()
-        if not self._done.done():
-            self._done.set_result(None)
+        callbacks = self._callbacks
+        if callbacks is not None:
+            self._callbacks = None
+            for callback, context in callbacks:
+                self._loop.call_soon(callback, self, context=context)
+
+    def _expire(self) -> None:
+        """The deadline timer of the unary fast path."""
+        self._finish(Status(StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded"), ErrorCode.CANCEL)
 
     async def _guard(self, awaitable: Any) -> Any:
         """Await `awaitable` under the call's deadline, mapping failures to a status."""
@@ -618,6 +815,8 @@ class _Call(Generic[Req, Resp]):
 
     async def _start(self) -> GrpcStream:
         if self._started is None:
+            if self._stream is not None:  # opened by the unary fast path
+                return self._stream
             self._started = self._loop.create_future()
             try:
                 stream: GrpcStream = await self._guard(self._open())
@@ -678,6 +877,11 @@ class _Call(Generic[Req, Resp]):
             assert self._details is not None
             for interceptor in self._chain.on_request:
                 message = await interceptor.on_request(message, self._details)
+        await stream.send_data(self._frame(message), end_stream=end)
+
+    def _frame(self, message: Req) -> bytes:
+        """`message` serialized, checked against the send limit, compressed if the call
+        compresses it, and framed (W12)."""
         payload = self._serialize(message) if self._serialize is not None else bytes(message)  # type: ignore[call-overload]
         limit = self._channel._max_send
         if limit is not None and len(payload) > limit:
@@ -693,7 +897,7 @@ class _Call(Generic[Req, Resp]):
         self._compress_next = True
         if compressed:
             payload = CODECS[self._encoding].compress(payload)
-        await stream.send_data(frame_message(payload, compressed), end_stream=end)
+        return frame_message(payload, compressed)
 
     async def _write_all(self, requests: AsyncIterable[Req] | Iterable[Req]) -> None:
         stream = self._stream
@@ -724,7 +928,7 @@ class _Call(Generic[Req, Resp]):
         if "grpc-status" in fields and stream.peer_ended and stream.trailers is None:
             # Trailers-Only (W17): the status is in the only header block.
             self._initial_metadata = Metadata()
-            self._finish(self._status_from(headers))
+            self._finish(_status_from(headers))
             return self._initial_metadata
         if status != "200":
             code = status_for_http(int(status)) if status.isdigit() else StatusCode.UNKNOWN
@@ -747,26 +951,6 @@ class _Call(Generic[Req, Resp]):
         self._response_encoding = encoding
         return self._initial_metadata
 
-    def _status_from(self, headers: Iterable[tuple[str, str]]) -> Status:
-        fields: dict[str, str] = {}
-        for name, value in headers:
-            fields.setdefault(name, value)
-        raw = fields.get("grpc-status")
-        if raw is None:
-            http = fields.get(":status", "200")
-            if http != "200" and http.isdigit():
-                return Status(status_for_http(int(http)), f"HTTP status {http}")
-            return Status(StatusCode.UNKNOWN, "server sent no grpc-status")
-        code = status_code(int(raw)) if raw.isascii() and raw.isdigit() else StatusCode.UNKNOWN
-        details = decode_message(fields.get("grpc-message", ""))
-        rich = None
-        if "grpc-status-details-bin" in fields:
-            from ._metadata import decode_binary
-
-            rich = decode_binary(fields["grpc-status-details-bin"])
-        trailing = Metadata.from_headers(headers)
-        return Status(code, details, trailing, rich)
-
     async def _read(self) -> Resp | None:
         """The next response message; None at the end with an OK status; raises RpcError."""
         if self._status is not None and not self._status.ok:
@@ -780,7 +964,7 @@ class _Call(Generic[Req, Resp]):
         assert stream is not None
         message = await self._guard(stream.read_message())
         if message is None:
-            final = self._status_from(stream.trailers or ())
+            final = _status_from(stream.trailers or ())
             self._finish(final)
             if not final.ok:
                 raise self._error()
@@ -873,16 +1057,123 @@ class _Call(Generic[Req, Resp]):
             await self._guard(stream.send_data(b"", end_stream=True))
 
 
+def _status_from(headers: Iterable[tuple[str, str]]) -> Status:
+    """The status a response's trailers (or Trailers-Only headers) carry."""
+    fields: dict[str, str] = {}
+    for name, value in headers:
+        fields.setdefault(name, value)
+    raw = fields.get("grpc-status")
+    if raw is None:
+        http = fields.get(":status", "200")
+        if http != "200" and http.isdigit():
+            return Status(status_for_http(int(http)), f"HTTP status {http}")
+        return Status(StatusCode.UNKNOWN, "server sent no grpc-status")
+    code = status_code(int(raw)) if raw.isascii() and raw.isdigit() else StatusCode.UNKNOWN
+    details = decode_message(fields.get("grpc-message", ""))
+    rich = None
+    if "grpc-status-details-bin" in fields:
+        from ._metadata import decode_binary
+
+        rich = decode_binary(fields["grpc-status-details-bin"])
+    trailing = Metadata.from_headers(headers)
+    return Status(code, details, trailing, rich)
+
+
 class UnaryUnaryCall(_Call[Req, Resp]):
     """`await call` gives the response (or raises RpcError)."""
 
+    __slots__ = ()
+
     def __await__(self) -> Generator[Any, None, Resp]:
+        if self._stream is None and self._started is None and not self._chain.during_call:
+            return self._fast_response().__await__()
         return self._unary_response().__await__()
+
+    async def _fast_response(self) -> Resp:
+        """The unary fast path, taken when no interceptor hooks into the call before its end
+        (`on_end` hooks still run): on a connection that is up and has room for a stream, open
+        the stream and send the request at once, then wait in one place until the stream
+        settles, with the deadline in the channel's `_Deadlines`. A whole ordinary response
+        in by then (plain headers, one uncompressed message, trailers, parsed through the
+        channel's caches) is handled here; anything else, every failure included, goes
+        through the general path, which reports it exactly as without the fast path."""
+        channel = self._channel
+        conn = channel._conn
+        loop = self._loop
+        deadline = self._deadline
+        timeout = None if deadline is None else deadline - loop.time()
+        if (
+            conn is None
+            or not conn.can_open()
+            or (timeout is not None and timeout <= 0)
+            or self._status is not None
+        ):
+            return await self._unary_response()  # connects, waits, or reports
+        headers = channel._request_headers(self._method, timeout, self._metadata, self._encoding)
+        try:
+            stream = conn.open_stream(headers, end_stream=False)
+        except UsageError:
+            return await self._unary_response()  # e.g. out of stream ids: a new connection
+        self._stream = stream
+        self._writes_done = True
+        try:
+            data = self._frame(cast("_One[Req]", self._requests).message)
+        except RpcError:
+            raise
+        except Exception as exc:
+            self._finish(
+                Status(StatusCode.UNKNOWN, f"call failed to start: {exc}"), ErrorCode.CANCEL
+            )
+            raise
+        # No wait for the socket to drain: the one request message is already in memory.
+        conn.send_data(stream, data, True)
+        timer = None if deadline is None else channel._deadlines_of(loop).add(deadline, self)
+        try:
+            # Settled by a message before the end, the general path reads on: a message holds
+            # flow control credit until read, and a server sending more than one could block.
+            while not stream.settled:
+                await stream.next_event()
+        except asyncio.CancelledError:
+            if self._status is None:
+                self._cancelled = True
+                self._finish(Status(StatusCode.CANCELLED, "Cancelled"), ErrorCode.CANCEL)
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+        if self._status is not None:  # cancel() or the deadline
+            raise self._error()
+        trailers = stream.trailers
+        metadata = None if stream.headers is None else channel._plain_metadata(stream.headers)
+        if trailers is None or metadata is None:
+            return await self._unary_response()
+        payload = stream.take_only_message()
+        if payload is None:
+            return await self._unary_response()
+        self._initial_metadata = metadata
+        self._last_compressed = False
+        response = cast(Resp, payload)
+        if self._deserialize is not None:
+            try:
+                response = self._deserialize(payload)
+            except Exception as exc:
+                self._finish(
+                    Status(StatusCode.INTERNAL, f"could not parse response: {exc}"),
+                    ErrorCode.CANCEL,
+                )
+                raise self._error() from None
+        status = channel._trailer_status(trailers)
+        self._finish(status)
+        if not status.ok:
+            raise self._error()
+        return response
 
 
 class StreamUnaryCall(_Call[Req, Resp]):
     """`await call` gives the response; without a request iterator, `write` then
     `done_writing` first."""
+
+    __slots__ = ()
 
     def __await__(self) -> Generator[Any, None, Resp]:
         return self._stream_unary_response().__await__()
@@ -894,6 +1185,8 @@ class StreamUnaryCall(_Call[Req, Resp]):
 
 class UnaryStreamCall(_Call[Req, Resp]):
     """`async for response in call`, or `await call.read()` (None at the end)."""
+
+    __slots__ = ()
 
     async def read(self) -> Resp | None:
         return await self._read()
@@ -917,6 +1210,8 @@ class UnaryStreamCall(_Call[Req, Resp]):
 class StreamStreamCall(UnaryStreamCall[Req, Resp]):
     """Bidirectional: iterate or `read()`; `write()` and `done_writing()` without a request
     iterator."""
+
+    __slots__ = ()
 
     async def read(self) -> Resp | None:
         await self._start()

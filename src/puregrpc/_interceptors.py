@@ -82,13 +82,16 @@ def _overrides(interceptors: tuple[Any, ...], base: type, hook: str) -> tuple[An
 class ClientChain:
     """The client interceptors of a channel, split by the hooks they override."""
 
-    __slots__ = ("on_call", "on_end", "on_request", "on_response")
+    __slots__ = ("during_call", "on_call", "on_end", "on_request", "on_response")
 
     def __init__(self, interceptors: tuple[ClientInterceptor, ...]) -> None:
         self.on_call = _overrides(interceptors, ClientInterceptor, "on_call")
         self.on_request = _overrides(interceptors, ClientInterceptor, "on_request")
         self.on_response = _overrides(interceptors, ClientInterceptor, "on_response")[::-1]
         self.on_end = _overrides(interceptors, ClientInterceptor, "on_end")[::-1]
+        # Whether a hook runs before or during a call (not only at its end): unary calls take
+        # the channel's fast path only without one.
+        self.during_call = bool(self.on_call or self.on_request or self.on_response)
 
 
 class ServerChain:

@@ -99,9 +99,11 @@ class GrpcStream:
         "_waiter",
         "_writable",
         "conn",
+        "grpc_timeout",
         "headers",
         "on_fail",
         "peer_ended",
+        "stable_headers",
         "stream_id",
         "trailers",
     )
@@ -110,6 +112,10 @@ class GrpcStream:
         self.conn = conn
         self.stream_id = stream_id
         self.headers: Headers | None = None
+        # Of a request (server side): its headers without grpc-timeout (on one connection,
+        # equal ones are mostly the same object) and the timeout's value.
+        self.stable_headers: Headers | None = None
+        self.grpc_timeout: str | None = None
         self.trailers: Headers | None = None
         self.peer_ended = False
         self._decoder = MessageDecoder(max_receive)
@@ -254,9 +260,15 @@ class GrpcStream:
         return waiter
 
     @property
-    def queued_messages(self) -> int:
-        """Complete messages received and not read yet."""
-        return len(self._messages)
+    def settled(self) -> bool:
+        """Whether a reader has something to act on without waiting: the peer ended its side,
+        the stream failed, a message is complete, or the inbound framing broke."""
+        return (
+            self.peer_ended
+            or self._error is not None
+            or bool(self._messages)
+            or self._read_error is not None
+        )
 
     def take_only_message(self) -> bytes | None:
         """If the peer ended its side cleanly after exactly one complete, uncompressed message
@@ -475,6 +487,8 @@ class GrpcConnection(asyncio.Protocol):
             assert isinstance(event, RequestReceived)
             stream = GrpcStream(self, event.stream_id, self.max_receive)
             stream.headers = event.headers
+            stream.stable_headers = event.stable_headers
+            stream.grpc_timeout = event.grpc_timeout
             stream.peer_ended = event.end_stream
             self.streams[event.stream_id] = stream
             self.on_request(stream, event.end_stream)
