@@ -75,12 +75,13 @@ def serve_and_record(capture: Path, gen: Path) -> None:
 
     import puregrpc
     from puregrpc._server import _ServerConnection
+    from puregrpc._transport._grpc_connection import GrpcConnection
 
     chunks: list[bytes] = []
     first: list[object] = []
     receive = _ServerConnection.data_received
 
-    def recording(self: _ServerConnection, data: bytes) -> None:
+    def recording(self: GrpcConnection, data: bytes) -> None:
         if not first:
             first.append(self)
         if first[0] is self:
