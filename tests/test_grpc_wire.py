@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import base64
 import gzip
+import itertools
 import zlib
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from puregrpc._compression import (
     ACCEPT_ENCODING,
@@ -193,6 +196,25 @@ def test_decoder_reassembles_messages_split_at_every_byte() -> None:
         out += decoder.feed(stream[i : i + 1])
         assert decoder.pending == (i + 1 not in boundaries)
     assert out == [(False, b"hello"), (False, b""), (True, b"zip")]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    messages=st.lists(st.tuples(st.booleans(), st.binary(max_size=300)), max_size=8),
+    cuts=st.lists(st.integers(min_value=0, max_value=3000), max_size=12),
+)
+def test_decoder_gives_the_same_messages_however_the_stream_is_cut(
+    messages: list[tuple[bool, bytes]], cuts: list[int]
+) -> None:
+    # W12: DATA frame boundaries are not message boundaries.
+    stream = b"".join(frame_message(payload, flag) for flag, payload in messages)
+    points = sorted({0, len(stream), *(c for c in cuts if c < len(stream))})
+    decoder = MessageDecoder(1024)
+    out: list[tuple[bool, bytes]] = []
+    for start, stop in itertools.pairwise(points):
+        out += decoder.feed(stream[start:stop])
+    assert out == messages
+    assert not decoder.pending
 
 
 def test_decoder_returns_every_message_of_one_chunk_and_keeps_the_partial_one() -> None:
