@@ -324,9 +324,9 @@ class _ServerCall:
                 Status(StatusCode.INTERNAL, f"could not parse request: {exc}")
             ) from None
 
-    async def _unary_request(self) -> Any:
-        """The one request message of a unary-request call (UNIMPLEMENTED unless exactly one)."""
-        message = self.stream.take_sole_message()
+    async def _unary_request(self, message: tuple[bool, bytes] | None) -> Any:
+        """The one request message of a unary-request call (UNIMPLEMENTED unless exactly one);
+        `message` is the stream's sole message if it was taken already."""
         if message is not None:
             request = self._decode_request(message)
             for interceptor in self.chain.on_request:
@@ -504,11 +504,36 @@ class _ServerCall:
         self.finish(problem)
 
     async def run(self) -> None:
-        assert self.handler is not None
+        """Run the interceptors and the handler, then finish with the status they lead to."""
+        handler = self.handler
+        context = self.context
+        assert handler is not None and context is not None
+        status: Status | None
         try:
-            status = await self._run_handler(self.handler)
+            for interceptor in self.chain.on_call:
+                await interceptor.on_call(self.path, context)
+            await self._dispatch(handler, context)
+        except asyncio.CancelledError:
+            if self.expired:
+                self.finish(Status(StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded"))
+                if not self.stream.error:
+                    self.stream.reset(ErrorCode.CANCEL)  # W21
+                return
+            if not self.cancelled:  # the handler cancelled itself: the client still hears
+                self.finish(Status(StatusCode.CANCELLED, "handler was cancelled"))
+                raise
+            status = None
+        except AbortError as exc:
+            status = exc.status
         except _CallEnded:
             status = None
+        except RpcError as exc:
+            status = Status(StatusCode.UNKNOWN, f"Unexpected error in handler: {exc}")
+        except Exception as exc:
+            logger.exception("handler for %s raised", self.path)
+            status = Status(StatusCode.UNKNOWN, f"Exception calling application: {exc}")
+        else:
+            status = Status(self.code, self.details, self.trailing_metadata)
         if status is not None:
             self.finish(status)
         elif not self.ended:
@@ -522,38 +547,19 @@ class _ServerCall:
             self.expired = True
             self.task.cancel()
 
-    async def _run_handler(self, handler: MethodHandler[Any, Any]) -> Status | None:
-        context = self._context()
-        try:
-            for interceptor in self.chain.on_call:
-                await interceptor.on_call(self.path, context)
-            await self._dispatch(handler, context)
-        except asyncio.CancelledError:
-            if self.expired:
-                self.finish(Status(StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded"))
-                if not self.stream.error:
-                    self.stream.reset(ErrorCode.CANCEL)  # W21
-                return None
-            if not self.cancelled:  # the handler cancelled itself: the client still hears
-                self.finish(Status(StatusCode.CANCELLED, "handler was cancelled"))
-                raise
-            return None
-        except AbortError as exc:
-            return exc.status
-        except _CallEnded:
-            return None
-        except RpcError as exc:
-            return Status(StatusCode.UNKNOWN, f"Unexpected error in handler: {exc}")
-        except Exception as exc:
-            logger.exception("handler for %s raised", self.path)
-            return Status(StatusCode.UNKNOWN, f"Exception calling application: {exc}")
-        return Status(self.code, self.details, self.trailing_metadata)
-
     async def _dispatch(
         self, handler: MethodHandler[Any, Any], context: ServicerContext[Any, Any]
     ) -> None:
         behaviour = handler.behaviour
-        request: Any = self.requests() if handler.request_streaming else await self._unary_request()
+        request: Any
+        if handler.request_streaming:
+            request = self.requests()
+        else:
+            message = self.stream.take_sole_message()
+            if message is not None and not self.chain.on_request:
+                request = self._decode_request(message)
+            else:
+                request = await self._unary_request(message)
         if handler.response_streaming:
             async for response in behaviour(request, context):
                 await self.write_response(response)
