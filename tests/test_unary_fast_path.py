@@ -327,3 +327,14 @@ async def test_deadline_enforced_by_the_client_when_the_server_never_answers(pat
             await call
         assert caught.value.code() == StatusCode.DEADLINE_EXCEEDED
         assert on_fast_path(call) == (path == "fast")
+
+
+@pytest.mark.parametrize("path", PATHS)
+async def test_responses_beyond_the_connection_window(path: str) -> None:
+    """The credit of responses read is handed back to the connection (16 MiB window)."""
+    async with serving(path) as (channel, _):
+        echo = channel.unary_unary("/test.Fast/Echo")
+        request = bytes(range(256)) * 4096  # 1 MiB
+        for _ in range(3):
+            calls = [echo(request, timeout=30) for _ in range(8)]
+            assert await asyncio.gather(*calls) == [request] * 8

@@ -95,18 +95,25 @@ class _ClientConnection(GrpcConnection):
         self.schedule_flush()
         return stream
 
+    def open_request(self, headers: Sequence[tuple[str, str]], data: bytes) -> GrpcStream:
+        """Open a stream carrying a whole request: `headers`, then `data` (framed messages)
+        ending our side. Raises the engine's `UsageError` when no stream can be opened."""
+        h2 = self.h2
+        stream_id = h2.get_next_available_stream_id()
+        h2.send_request(stream_id, headers, data)
+        stream = GrpcStream(self, stream_id, self.max_receive)
+        self.streams[stream_id] = stream
+        self.keepalive.strikes = 0  # K2: sending resets the peer's ping strikes
+        if self._flush_handle is None:
+            self._flush_handle = self.loop.call_soon(self.flush)
+        return stream
+
     def has_slot(self) -> bool:
         return self.h2.open_outbound_streams < self.h2.max_outbound_streams()
 
     def can_open(self) -> bool:
         """Whether a stream can be opened now: usable, and below the server's limit."""
-        h2 = self.h2
-        return (
-            not self.goaway_received
-            and not h2.closed
-            and not self.is_closed
-            and h2.open_outbound_streams < h2.max_outbound_streams()
-        )
+        return not self.goaway_received and not self._closed.done() and self.h2.can_open_stream()
 
     async def wait_slot(self) -> None:
         while not self.has_slot() and self.is_usable:
@@ -115,8 +122,9 @@ class _ClientConnection(GrpcConnection):
             await waiter
 
     def _forget(self, stream: GrpcStream) -> None:
-        super()._forget(stream)
-        self._wake_slots()
+        self.streams.pop(stream.stream_id, None)
+        if self._slot_waiters:
+            self._wake_slots()
         if self.goaway_received and not self.streams:
             self.close()  # drained after the server's GOAWAY: new calls use a new connection
 
@@ -470,25 +478,23 @@ class _Deadlines:
         self._compact_at = _MIN_COMPACT
         self._timer: asyncio.TimerHandle | None = None
 
-    def add(self, deadline: float, call: UnaryUnaryCall[Any, Any]) -> _Cancellable:
-        """Have `call._expire()` run at `deadline` unless the call has its status by then;
-        `cancel()` the result when the call is about to get it."""
+    def add(self, deadline: float, call: UnaryUnaryCall[Any, Any]) -> _Cancellable | None:
+        """Have `call._expire()` run at `deadline` unless the call has its status by then.
+        A result that is not None is a timer of the call's own: `cancel()` it when the call
+        is about to get its status. (Queued calls need nothing: the calls at the front that
+        have their status are dropped as calls are added.)"""
         queue = self._queue
         if queue and deadline < queue[-1][0]:
             return self._loop.call_at(deadline, call._expire)
-        queue.append((deadline, call))
-        if self._timer is None:
-            self._timer = self._loop.call_at(deadline, self._fire)
-        return self
-
-    def cancel(self) -> None:
-        """A queued call is finishing: drop the finished calls at the front."""
-        queue = self._queue
         while queue and queue[0][1]._status is not None:
             queue.popleft()
         if len(queue) > self._compact_at:
-            self._queue = deque(entry for entry in queue if entry[1]._status is None)
-            self._compact_at = max(_MIN_COMPACT, 2 * len(self._queue))
+            queue = self._queue = deque(entry for entry in queue if entry[1]._status is None)
+            self._compact_at = max(_MIN_COMPACT, 2 * len(queue))
+        queue.append((deadline, call))
+        if self._timer is None:
+            self._timer = self._loop.call_at(deadline, self._fire)
+        return None
 
     def clear(self) -> None:
         if self._timer is not None:
@@ -1109,24 +1115,23 @@ class UnaryUnaryCall(_Call[Req, Resp]):
             or self._status is not None
         ):
             return await self._unary_response()  # connects, waits, or reports
-        headers = channel._request_headers(self._method, timeout, self._metadata, self._encoding)
-        try:
-            stream = conn.open_stream(headers, end_stream=False)
-        except UsageError:
-            return await self._unary_response()  # e.g. out of stream ids: a new connection
-        self._stream = stream
-        self._writes_done = True
+        compress_next = self._compress_next
         try:
             data = self._frame(cast("_One[Req]", self._requests).message)
         except RpcError:
             raise
         except Exception as exc:
-            self._finish(
-                Status(StatusCode.UNKNOWN, f"call failed to start: {exc}"), ErrorCode.CANCEL
-            )
+            self._finish(Status(StatusCode.UNKNOWN, f"call failed to start: {exc}"))
             raise
-        # No wait for the socket to drain: the one request message is already in memory.
-        conn.send_data(stream, data, True)
+        headers = channel._request_headers(self._method, timeout, self._metadata, self._encoding)
+        try:
+            # No wait for the socket to drain: the one request message is already in memory.
+            stream = conn.open_request(headers, data)
+        except UsageError:  # e.g. out of stream ids: the general path takes a new connection
+            self._compress_next = compress_next  # and frames the message again
+            return await self._unary_response()
+        self._stream = stream
+        self._writes_done = True
         timer = None if deadline is None else channel._deadlines_of(loop).add(deadline, self)
         try:
             # Settled by a message before the end, the general path reads on: a message holds

@@ -278,6 +278,16 @@ class H2Connection:
             raise UsageError("stream ids are exhausted on this connection; open a new one")
         return stream_id
 
+    def can_open_stream(self) -> bool:
+        """Whether a stream of ours could be opened now: the connection is open, the peer sent
+        no GOAWAY, its concurrency limit leaves room and stream ids remain."""
+        return (
+            not self._closed
+            and self._goaway_received_last_id is None
+            and self._local_open < self._peer_max_streams
+            and self._next_local_id <= F.MAX_STREAM_ID
+        )
+
     def send_headers(
         self, stream_id: int, headers: Sequence[tuple[str, str]], end_stream: bool = False
     ) -> None:
@@ -490,6 +500,57 @@ class H2Connection:
         self.send_headers(stream_id, headers)
         self.send_data(stream_id, data)
         self.send_headers(stream_id, trailers, end_stream=True)
+
+    def send_request(self, stream_id: int, headers: Sequence[tuple[str, str]], data: bytes) -> None:
+        """A whole request at once (client): open `stream_id` with `headers`, then `data` in
+        DATA carrying END_STREAM.
+
+        Equivalent to `send_headers(stream_id, headers)` then `send_data(stream_id, data,
+        end_stream=True)`, raising what they raise (and done that way when the header block is
+        not cached, or `data` does not fit the windows and one frame); the common case queues
+        two frames and leaves the stream half-closed (local).
+        """
+        size = len(data)
+        max_frame = self._peer_max_frame
+        if (
+            self._closed
+            or stream_id != self._next_local_id
+            or not self.client_side
+            or stream_id > F.MAX_STREAM_ID
+            or self._goaway_received_last_id is not None
+            or self._local_open >= self._peer_max_streams
+            or size > self._peer_initial_window
+            or size > self._send_window
+            or size > max_frame
+        ):
+            return self._send_request_slowly(stream_id, headers, data)
+        fields = headers if type(headers) is tuple else tuple(headers)
+        block = self._encoder.cached_block(fields)  # checked by `_check_outbound` before
+        if block is None or len(block) > max_frame:
+            return self._send_request_slowly(stream_id, headers, data)
+        # IDLE --headers--> OPEN --end--> HALF_CLOSED_LOCAL
+        self._next_local_id += 2
+        stream = Stream(stream_id, self._peer_initial_window - size, self._local_initial_window)
+        stream.state = _HALF_CLOSED_LOCAL
+        stream.headers_sent = stream.final_headers_sent = stream.local_ended = True
+        self._streams[stream_id] = stream
+        self._local_open += 1
+        self._send_window -= size
+        size_h = len(block)
+        out = self._out
+        out.append(
+            _pack_header(size_h >> 8, size_h & 0xFF, 1, 4, stream_id)
+            + block
+            + _pack_header(size >> 8, size & 0xFF, 0, 1, stream_id)
+        )
+        if size:
+            out.append(data)
+
+    def _send_request_slowly(
+        self, stream_id: int, headers: Sequence[tuple[str, str]], data: bytes
+    ) -> None:
+        self.send_headers(stream_id, headers)
+        self.send_data(stream_id, data, end_stream=True)
 
     def _flush_stream(self, stream: Stream) -> bool:
         """Send as much of the stream's pending DATA as the windows allow.

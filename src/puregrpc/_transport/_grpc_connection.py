@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
+import struct
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, cast
@@ -30,7 +31,6 @@ from puregrpc._http2 import (
     H2Config,
     H2Connection,
     Headers,
-    InformationalResponseReceived,
     PingAckReceived,
     PingReceived,
     ProtocolError,
@@ -49,11 +49,12 @@ from puregrpc._transport._keepalive import (
     KeepaliveState,
     PingPolicy,
 )
-from puregrpc._wire import FramingError, MessageDecoder, MessageTooLargeError
+from puregrpc._wire import PREFIX_SIZE, FramingError, MessageDecoder, MessageTooLargeError
 
 logger = logging.getLogger("puregrpc.transport")
 
 _TIMER_INTERVAL = 1.0
+_unpack_prefix = struct.Struct(">BL").unpack_from  # a message's compressed flag and length
 _SHUTDOWN_PING = b"shutdown"
 
 
@@ -92,6 +93,7 @@ class GrpcStream:
     __slots__ = (
         "_decoder",
         "_error",
+        "_max_receive",
         "_messages",
         "_queued",
         "_read_error",
@@ -118,7 +120,9 @@ class GrpcStream:
         self.grpc_timeout: str | None = None
         self.trailers: Headers | None = None
         self.peer_ended = False
-        self._decoder = MessageDecoder(max_receive)
+        self._max_receive = max_receive
+        # Created when DATA is not exactly whole messages in a row (see `_on_data`).
+        self._decoder: MessageDecoder | None = None
         self._messages: deque[tuple[bool, bytes]] = deque()
         self._error: BaseException | None = None  # the stream failed: reading and writing
         self._read_error: Exception | None = None  # inbound framing broke: reading only
@@ -143,19 +147,32 @@ class GrpcStream:
             self.headers = headers
         if end_stream:
             self.peer_ended = True
-        self._wake()
+        if self._waiter is not None:
+            self._wake()
 
     def _on_data(self, data: bytes, flow_length: int, end_stream: bool) -> None:
         self._unacked += flow_length
         if self._read_error is None:
-            try:
-                messages = self._decoder.feed(data)
-            except (MessageTooLargeError, FramingError) as exc:  # for the reader
-                self._read_error = exc
-            else:
-                for message in messages:
-                    self._queued += 5 + len(message[1])
-                self._messages.extend(messages)
+            size = len(data)
+            if self._decoder is None and size >= PREFIX_SIZE:
+                # The common case, a DATA frame holding exactly one whole message: no decoder.
+                flag, length = _unpack_prefix(data)
+                if length + PREFIX_SIZE == size and flag <= 1 and length <= self._max_receive:
+                    self._queued += size
+                    self._messages.append((flag == 1, data[PREFIX_SIZE:]))
+                    data = b""
+            if data:
+                decoder = self._decoder
+                if decoder is None:
+                    decoder = self._decoder = MessageDecoder(self._max_receive)
+                try:
+                    messages = decoder.feed(data)
+                except (MessageTooLargeError, FramingError) as exc:  # for the reader
+                    self._read_error = exc
+                else:
+                    for message in messages:
+                        self._queued += 5 + len(message[1])
+                    self._messages.extend(messages)
         # Only complete, unread messages hold window back. Bytes of a message still arriving
         # are handed back at once (the size limit bounds them): a message larger than the
         # window could otherwise never complete.
@@ -165,12 +182,14 @@ class GrpcStream:
             self.conn.acknowledge(self.stream_id, excess)
         if end_stream:
             self.peer_ended = True
-        self._wake()
+        if self._waiter is not None:
+            self._wake()
 
     def _on_trailers(self, headers: Headers) -> None:
         self.trailers = headers
         self.peer_ended = True
-        self._wake()
+        if self._waiter is not None:
+            self._wake()
 
     def _fail(self, error: BaseException) -> None:
         first = self._error is None
@@ -186,8 +205,18 @@ class GrpcStream:
 
     def _release_window(self) -> None:
         if self._unacked:
-            self.conn.acknowledge(self.stream_id, self._unacked)
+            self._hand_back(self._unacked)
             self._unacked = 0
+
+    def _hand_back(self, size: int) -> None:
+        """Return `size` received octets to flow control: to the stream's window and the
+        connection's while the peer may still send on the stream; once it ended its side,
+        only the connection's window is concerned, and the octets are pooled with those of
+        other ended streams until the next flush."""
+        if self.peer_ended:
+            self.conn.acknowledge_connection(size)
+        else:
+            self.conn.acknowledge(self.stream_id, size)
 
     # ------------------------------------------------------------ reading (from the call)
 
@@ -221,7 +250,7 @@ class GrpcStream:
                 raise self._error
             if self.peer_ended:
                 self._release_window()
-                if self._decoder.pending:
+                if self._decoder is not None and self._decoder.pending:
                     raise FramingError("stream ended inside a message")
                 return None
             await self._wait()
@@ -234,7 +263,7 @@ class GrpcStream:
             and len(self._messages) == 1
             and self._read_error is None
             and self._error is None
-            and not self._decoder.pending
+            and (self._decoder is None or not self._decoder.pending)
         ):
             message = self._messages.popleft()
             self._queued = 0
@@ -280,12 +309,14 @@ class GrpcStream:
             or self._read_error is not None
             or len(self._messages) != 1
             or self._messages[0][0]
-            or self._decoder.pending
+            or (self._decoder is not None and self._decoder.pending)
         ):
             return None
         payload = self._messages.popleft()[1]
-        self._consumed(5 + len(payload))
-        self._release_window()
+        self._queued = 0
+        if self._unacked:  # all of it: nothing else is left to read
+            self.conn.acknowledge_connection(self._unacked)  # (the peer ended the stream)
+            self._unacked = 0
         return payload
 
     def _consumed(self, size: int) -> None:
@@ -293,7 +324,7 @@ class GrpcStream:
         size = min(size, self._unacked)
         if size:
             self._unacked -= size
-            self.conn.acknowledge(self.stream_id, size)
+            self._hand_back(size)
 
     async def _wait(self) -> None:
         waiter = self._waiter
@@ -369,10 +400,12 @@ class GrpcConnection(asyncio.Protocol):
         self._closed = self.loop.create_future()
         self._ready = self.loop.create_future()  # set on the peer's first SETTINGS
         self._drain_waiters: list[asyncio.Future[None]] = []
+        self._credit = 0  # see `acknowledge_connection`
         self.lost_reason = ""
         self.goaway_received = False
         self.peer_address: Any = None
         self.ssl_object: ssl.SSLObject | None = None
+        self._handlers = self._event_handlers()
 
     # ------------------------------------------------------------ asyncio.Protocol
 
@@ -400,8 +433,11 @@ class GrpcConnection(asyncio.Protocol):
         if self._flush_handle is None:
             self._flush_handle = _FLUSH_AT_END_OF_BATCH
         try:
+            handlers = self._handlers
             for event in events:
-                self._dispatch(event)
+                handler = handlers.get(type(event))
+                if handler is not None:  # (InformationalResponseReceived, ... are ignored)
+                    handler(event)
             self.after_events()
         finally:
             self.flush()
@@ -475,70 +511,88 @@ class GrpcConnection(asyncio.Protocol):
     # ------------------------------------------------------------ events
 
     def _dispatch(self, event: Event) -> None:
-        kind = type(event)
-        if kind is DataReceived:
-            assert isinstance(event, DataReceived)
-            stream = self.streams.get(event.stream_id)
-            if stream is None:
-                self.h2.acknowledge_received_data(event.stream_id, event.flow_controlled_length)
-            else:
-                stream._on_data(event.data, event.flow_controlled_length, event.end_stream)
-        elif kind is RequestReceived:
-            assert isinstance(event, RequestReceived)
-            stream = GrpcStream(self, event.stream_id, self.max_receive)
-            stream.headers = event.headers
-            stream.stable_headers = event.stable_headers
-            stream.grpc_timeout = event.grpc_timeout
-            stream.peer_ended = event.end_stream
-            self.streams[event.stream_id] = stream
-            self.on_request(stream, event.end_stream)
-        elif kind is ResponseReceived:
-            assert isinstance(event, ResponseReceived)
-            stream = self.streams.get(event.stream_id)
-            if stream is not None:
-                stream._on_headers(event.headers, event.end_stream)
-                if event.end_stream:
-                    self._forget(stream)
-        elif kind is TrailersReceived:
-            assert isinstance(event, TrailersReceived)
-            stream = self.streams.get(event.stream_id)
-            if stream is not None:
-                stream._on_trailers(event.headers)
-                self._forget_if_done(stream)
-        elif kind is StreamReset:
-            assert isinstance(event, StreamReset)
-            stream = self.streams.pop(event.stream_id, None)
-            if stream is not None:
-                stream._fail(StreamResetError(event.stream_id, event.error_code, event.remote))
-        elif kind is SendBufferDrained:
-            assert isinstance(event, SendBufferDrained)
-            stream = self.streams.get(event.stream_id)
-            if stream is not None:
-                stream._on_drained()
-            self._wake_drain_waiters()
-        elif kind is ConnectionTerminated:
-            assert isinstance(event, ConnectionTerminated)
-            self.goaway_received = True
-            self.on_goaway(event)
-        elif kind is PingReceived:
-            policy = self.ping_policy
-            if policy is not None and self.keepalive.ping_is_abusive(
-                policy, self.loop.time(), bool(self.streams)
-            ):
-                logger.warning("closing connection: peer sends too many pings")
-                self.lost_reason = "too many pings"
-                self.h2.close_connection(ErrorCode.ENHANCE_YOUR_CALM, b"too_many_pings")
-                self.flush()
-                self._close_transport()
-        elif kind is PingAckReceived:
-            assert isinstance(event, PingAckReceived)
-            self.on_ping_ack(event.data)
-        elif kind is RemoteSettingsChanged:
-            if not self._ready.done():
-                self._ready.set_result(None)
-            self.on_settings()
-        elif kind is InformationalResponseReceived:
-            pass
+        handler = self._handlers.get(type(event))
+        if handler is not None:
+            handler(event)
+
+    def _event_handlers(self) -> dict[type[Event], Callable[[Any], None]]:
+        """The handler of each event type (bound methods: one lookup and one call an event)."""
+        return {
+            DataReceived: self._on_data_received,
+            RequestReceived: self._on_request_received,
+            ResponseReceived: self._on_response_received,
+            TrailersReceived: self._on_trailers_received,
+            StreamReset: self._on_stream_reset,
+            SendBufferDrained: self._on_send_buffer_drained,
+            ConnectionTerminated: self._on_connection_terminated,
+            PingReceived: self._on_ping_received,
+            PingAckReceived: self._on_ping_ack_received,
+            RemoteSettingsChanged: self._on_remote_settings_changed,
+        }
+
+    def _on_data_received(self, event: DataReceived) -> None:
+        stream = self.streams.get(event.stream_id)
+        if stream is None:
+            self.h2.acknowledge_received_data(event.stream_id, event.flow_controlled_length)
+        else:
+            stream._on_data(event.data, event.flow_controlled_length, event.end_stream)
+
+    def _on_request_received(self, event: RequestReceived) -> None:
+        stream = GrpcStream(self, event.stream_id, self.max_receive)
+        stream.headers = event.headers
+        stream.stable_headers = event.stable_headers
+        stream.grpc_timeout = event.grpc_timeout
+        stream.peer_ended = event.end_stream
+        self.streams[event.stream_id] = stream
+        self.on_request(stream, event.end_stream)
+
+    def _on_response_received(self, event: ResponseReceived) -> None:
+        stream = self.streams.get(event.stream_id)
+        if stream is not None:
+            stream._on_headers(event.headers, event.end_stream)
+            if event.end_stream:
+                self._forget(stream)
+
+    def _on_trailers_received(self, event: TrailersReceived) -> None:
+        stream = self.streams.get(event.stream_id)
+        if stream is not None:
+            stream._on_trailers(event.headers)
+            if not self.h2.is_stream_open(event.stream_id):
+                self._forget(stream)
+
+    def _on_stream_reset(self, event: StreamReset) -> None:
+        stream = self.streams.pop(event.stream_id, None)
+        if stream is not None:
+            stream._fail(StreamResetError(event.stream_id, event.error_code, event.remote))
+
+    def _on_send_buffer_drained(self, event: SendBufferDrained) -> None:
+        stream = self.streams.get(event.stream_id)
+        if stream is not None:
+            stream._on_drained()
+        self._wake_drain_waiters()
+
+    def _on_connection_terminated(self, event: ConnectionTerminated) -> None:
+        self.goaway_received = True
+        self.on_goaway(event)
+
+    def _on_ping_received(self, event: PingReceived) -> None:
+        policy = self.ping_policy
+        if policy is not None and self.keepalive.ping_is_abusive(
+            policy, self.loop.time(), bool(self.streams)
+        ):
+            logger.warning("closing connection: peer sends too many pings")
+            self.lost_reason = "too many pings"
+            self.h2.close_connection(ErrorCode.ENHANCE_YOUR_CALM, b"too_many_pings")
+            self.flush()
+            self._close_transport()
+
+    def _on_ping_ack_received(self, event: PingAckReceived) -> None:
+        self.on_ping_ack(event.data)
+
+    def _on_remote_settings_changed(self, event: RemoteSettingsChanged) -> None:
+        if not self._ready.done():
+            self._ready.set_result(None)
+        self.on_settings()
 
     def _forget_if_done(self, stream: GrpcStream) -> None:
         """Drop a stream once the engine has closed it both ways."""
@@ -554,6 +608,11 @@ class GrpcConnection(asyncio.Protocol):
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None
+        credit = self._credit
+        if credit:
+            self._credit = 0
+            if not self.is_closed:
+                self.h2.acknowledge_received_data(0, credit)
         data = self.h2.data_to_send()
         if data and self.transport is not None and not self.transport.is_closing():
             self.transport.write(data)
@@ -622,9 +681,17 @@ class GrpcConnection(asyncio.Protocol):
         stream._fail(StreamResetError(stream.stream_id, code, remote=False))
 
     def acknowledge(self, stream_id: int, length: int) -> None:
+        """Hand `length` received octets of a stream back to flow control now."""
         if not self.is_closed:
             self.h2.acknowledge_received_data(stream_id, length)
             self.schedule_flush()
+
+    def acknowledge_connection(self, length: int) -> None:
+        """Hand `length` received octets back to the connection's window only (those of a
+        stream the peer has ended): pooled, and given to the engine at the next flush."""
+        self._credit += length
+        if self._flush_handle is None:
+            self._flush_handle = self.loop.call_soon(self.flush)
 
     async def wait_writable(self, stream: GrpcStream) -> None:
         """Until the socket accepts writes and the stream's queued DATA has gone out."""
