@@ -185,10 +185,14 @@ def replay(capture: Path, gen: Path, reps: int) -> dict[str, Any]:
             # From a loop callback, as the real data_received runs: calls may run in place.
             per_rpc: list[float] = []
             rpcs = 0
-            for _ in range(reps):
-                spent, rpcs = once()
-                per_rpc.append(spent / rpcs * 1e6)
-            done.set_result({"rpcs": rpcs, "chunks": len(chunks), "us_per_rpc": per_rpc})
+            try:
+                for _ in range(reps):
+                    spent, rpcs = once()
+                    per_rpc.append(spent / rpcs * 1e6)
+            except Exception as exc:
+                done.set_exception(exc)
+            else:
+                done.set_result({"rpcs": rpcs, "chunks": len(chunks), "us_per_rpc": per_rpc})
 
         loop.call_soon(measure)
         return await done

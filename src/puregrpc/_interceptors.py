@@ -97,13 +97,15 @@ class ClientChain:
 class ServerChain:
     """The server interceptors, split by the hooks they override."""
 
-    __slots__ = ("on_call", "on_end", "on_request", "on_response")
+    __slots__ = ("on_call", "on_end", "on_request", "on_response", "plain")
 
     def __init__(self, interceptors: tuple[ServerInterceptor, ...]) -> None:
         self.on_call = _overrides(interceptors, ServerInterceptor, "on_call")
         self.on_request = _overrides(interceptors, ServerInterceptor, "on_request")
         self.on_response = _overrides(interceptors, ServerInterceptor, "on_response")[::-1]
         self.on_end = _overrides(interceptors, ServerInterceptor, "on_end")[::-1]
+        # Nothing to run before the handler or around messages (`on_end` may be there).
+        self.plain = not (self.on_call or self.on_request or self.on_response)
 
 
 __all__ = [

@@ -199,6 +199,7 @@ _PLAIN_RESPONSE_HEADERS = (
     ("grpc-accept-encoding", ACCEPT_ENCODING),
 )
 _OK_TRAILERS = (("grpc-status", "0"),)
+_OK = Status(StatusCode.OK)
 
 
 class _ServerCall:
@@ -401,7 +402,9 @@ class _ServerCall:
             except Exception:
                 logger.exception("server interceptor on_end raised")
         trailers: Sequence[tuple[str, str]]
-        if status.code == StatusCode.OK and not status.details and not status.trailing_metadata:
+        if status is _OK or (
+            status.code == StatusCode.OK and not status.details and not status.trailing_metadata
+        ):
             trailers = _OK_TRAILERS
         else:
             trailers = [("grpc-status", str(int(status.code)))]
@@ -484,10 +487,23 @@ class _ServerCall:
         if self.deadline is not None:
             context.run(current_deadline.set, self.deadline)
         loop = self.conn.loop
-        if self.handler.request_streaming or not self.stream.peer_ended:
+        handler = self.handler
+        if handler.request_streaming or not self.stream.peer_ended:
             self.task = loop.create_task(self.run(), context=context)
         else:
-            self.task = start_eagerly(loop, self.run(), context)
+            message = None
+            if not handler.response_streaming and self.chain.plain:
+                message = self.stream.take_sole_message()
+            if message is None:
+                coro = self.run()
+            else:
+                try:
+                    request = self._decode_request(message)
+                except AbortError as exc:
+                    self.finish(exc.status)
+                    return
+                coro = self._run_unary(handler, request)
+            self.task = start_eagerly(loop, coro, context)
             if self.task is None:
                 return
         if self.deadline is not None and not self.ended:
@@ -508,37 +524,74 @@ class _ServerCall:
         handler = self.handler
         context = self.context
         assert handler is not None and context is not None
-        status: Status | None
         try:
             for interceptor in self.chain.on_call:
                 await interceptor.on_call(self.path, context)
             await self._dispatch(handler, context)
-        except asyncio.CancelledError:
-            if self.expired:
-                self.finish(Status(StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded"))
-                if not self.stream.error:
-                    self.stream.reset(ErrorCode.CANCEL)  # W21
-                return
-            if not self.cancelled:  # the handler cancelled itself: the client still hears
-                self.finish(Status(StatusCode.CANCELLED, "handler was cancelled"))
-                raise
-            status = None
-        except AbortError as exc:
-            status = exc.status
-        except _CallEnded:
-            status = None
-        except RpcError as exc:
-            status = Status(StatusCode.UNKNOWN, f"Unexpected error in handler: {exc}")
-        except Exception as exc:
-            logger.exception("handler for %s raised", self.path)
-            status = Status(StatusCode.UNKNOWN, f"Exception calling application: {exc}")
+        except BaseException as exc:
+            status = self._status_after(exc)
         else:
-            status = Status(self.code, self.details, self.trailing_metadata)
+            status = self._status_now()
         if status is not None:
             self.finish(status)
         elif not self.ended:
             self.ended = True
             self._release()
+
+    async def _run_unary(self, handler: MethodHandler[Any, Any], request: Any) -> None:
+        """`run` for a unary call without interceptor hooks whose request is decoded."""
+        try:
+            response = await handler.behaviour(request, self.context)
+            if response is None:
+                if self.code == StatusCode.OK:
+                    raise AbortError(Status(StatusCode.INTERNAL, "handler returned no response"))
+            elif self.headers_sent or self.response_encoding != IDENTITY or self.ended:
+                await self.write_response(response)
+            else:
+                serialize = handler.response_serializer
+                self.held_response = frame_message(
+                    serialize(response) if serialize is not None else bytes(response), False
+                )
+        except BaseException as exc:
+            status = self._status_after(exc)
+        else:
+            status = self._status_now()
+        if status is not None:
+            self.finish(status)
+        elif not self.ended:
+            self.ended = True
+            self._release()
+
+    def _status_now(self) -> Status:
+        """The status of a handler that returned: what it set on its context."""
+        if self.code == StatusCode.OK and not self.details and self.trailing_metadata is EMPTY:
+            return _OK
+        return Status(self.code, self.details, self.trailing_metadata)
+
+    def _status_after(self, exc: BaseException) -> Status | None:
+        """The status of a handler that raised `exc`; None when the call ends without one (or
+        was finished here). Re-raises what must go on: a cancellation of the handler's own
+        making (after telling the client), and exceptions that are not errors."""
+        if isinstance(exc, asyncio.CancelledError):
+            if self.expired:
+                self.finish(Status(StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded"))
+                if not self.stream.error:
+                    self.stream.reset(ErrorCode.CANCEL)  # W21
+                return None
+            if not self.cancelled:  # the handler cancelled itself: the client still hears
+                self.finish(Status(StatusCode.CANCELLED, "handler was cancelled"))
+                raise exc
+            return None
+        if isinstance(exc, AbortError):
+            return exc.status
+        if isinstance(exc, _CallEnded):
+            return None
+        if isinstance(exc, RpcError):
+            return Status(StatusCode.UNKNOWN, f"Unexpected error in handler: {exc}")
+        if isinstance(exc, Exception):
+            logger.error("handler for %s raised", self.path, exc_info=exc)
+            return Status(StatusCode.UNKNOWN, f"Exception calling application: {exc}")
+        raise exc
 
     def on_deadline(self) -> None:
         """W21: the deadline passed with the handler still running: cancel it."""
