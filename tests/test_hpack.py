@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import hpack
 import pytest
@@ -834,6 +835,142 @@ def test_cached_decode_matches_uncached(data: st.DataObject) -> None:
         else:
             headers = with_timeout(data.draw(timeout_values), base, at)
         block = encoder.encode(headers, sensitive=data.draw(st.none() | st.just(SENSITIVE)))
+        got = decoder.decode(block)
+        assert got == headers
+        assert got == reference._decode(block)[0]
+        decoded = independent.decode(block, raw=True)
+        assert [(bytes(n), bytes(v)) for n, v in decoded] == raw_headers(headers)
+        assert decoder.split == expected_split(headers)
+        assert decoder.dynamic_table() == reference.dynamic_table()
+        assert decoder.table_size == reference.table_size
+
+
+# -- runs: peers that index every grpc-timeout value (grpc-go, grpcio, the hpack package)
+
+
+def counting_decoder(**kwargs: int) -> tuple[Decoder, list[int]]:
+    """A Decoder whose `_decode` (the field-by-field loop) counts its calls."""
+    decoder = Decoder(**kwargs)
+    calls: list[int] = []
+    loop = decoder._decode
+
+    def counted(data: bytes, *args: Any) -> tuple[Headers, int]:
+        calls.append(len(data))
+        return loop(data, *args)
+
+    decoder._decode = counted  # type: ignore[method-assign,assignment]
+    return decoder, calls
+
+
+@pytest.mark.parametrize("table_size", [4096, 1500])
+def test_decoder_run_of_an_indexing_peer(table_size: int) -> None:
+    """grpc-go's blocks: the same indexed fields, every dynamic index one higher than in the
+    last block, then the new timeout as a literal with incremental indexing (its name the
+    previous timeout's entry); evictions make it send the other fields as literals again."""
+    encoder = Encoder(table_size)
+    encoder._index_all = True
+    decoder, calls = counting_decoder(max_table_size=table_size)
+    reference = Decoder(table_size)
+    bases = set()
+    for i in range(400):
+        headers = with_timeout(f"{5499999 - i * 7919 % 100000}u", at=len(GRPC_REQUEST))
+        block = encoder.encode(headers)
+        assert decoder.decode(block) == headers == reference._decode(block)[0]
+        assert decoder.split == expected_split(headers)
+        assert decoder.split is not None
+        bases.add(id(decoder.split[0]))
+        assert decoder.dynamic_table() == reference.dynamic_table() == encoder.dynamic_table()
+    assert len(calls) < 400 * (0.05 if table_size == 4096 else 0.2)  # mostly from the run
+    assert len(bases) == 1
+
+
+def test_decoder_run_across_long_indexes() -> None:
+    """Dynamic indexes that cross 126/127 (one octet to two) and 254/255 (two to three)."""
+    encoder = hpack.Encoder()
+    encoder.header_table_size = 65536
+    decoder, calls = counting_decoder(max_table_size=65536)
+    reference = Decoder(65536)
+    filler = [(f"x-{i}".encode(), b"v") for i in range(150)]
+    blocks = [encoder.encode(filler)]
+    base = raw_headers(GRPC_REQUEST)
+    for i in range(300):
+        blocks.append(encoder.encode([*base, (b"grpc-timeout", f"{i}m".encode())]))
+    for block in blocks:
+        got = decoder.decode(block)
+        assert got == reference._decode(block)[0]
+        assert decoder.dynamic_table() == reference.dynamic_table()
+    assert got == with_timeout("299m", at=len(GRPC_REQUEST))
+    assert len(calls) < 20
+
+
+def test_decoder_run_with_a_bad_literal_or_limit() -> None:
+    """A block that begins like the run but ends badly fails as a fresh decode would; one
+    over the header list size limit still updates the table."""
+
+    def warm() -> tuple[Decoder, bytes, Encoder]:
+        encoder = Encoder()
+        encoder._index_all = True
+        decoder = Decoder(max_header_list_size=1000)
+        for i in range(5):
+            decoder.decode(encoder.encode(with_timeout(f"{i}S", at=len(GRPC_REQUEST))))
+        assert decoder._runs
+        return decoder, encoder.encode(with_timeout("77S", at=len(GRPC_REQUEST))), encoder
+
+    good = warm()[1]
+    assert good[-4] & 0x7F == 3  # the length of "77S", as it is sent
+    for bad in (good[:-1], good + b"\x00", good[:-4] + b"\x83\xff\xff\xff", good[:-4] + b"\x7f"):
+        decoder = warm()[0]
+        with pytest.raises(CompressionError):
+            decoder.decode(bad)
+    decoder, good, encoder = warm()
+    decoder.max_header_list_size = 450
+    with pytest.raises(HeaderListTooLargeError):
+        decoder.decode(good)
+    decoder.max_header_list_size = 1000
+    assert decoder.dynamic_table() == encoder.dynamic_table()
+    again = with_timeout("78S", at=len(GRPC_REQUEST))
+    assert decoder.decode(encoder.encode(again)) == again
+    assert decoder.split == expected_split(again)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.data())
+def test_runs_match_fresh_decode(data: st.DataObject) -> None:
+    """The run cache (with the block, shape and string caches) against a fresh decode of
+    every block and the `hpack` package, on long sequences from encoders that index every
+    field, varying timeouts included, with small tables (evictions), two alternating bases,
+    other blocks and table size updates."""
+    size = data.draw(st.sampled_from([0, 100, 256, 600, 1500, 4096, 20000]))
+    use_hpack = data.draw(st.booleans())
+    ours = Encoder(size)
+    ours._index_all = True
+    ours._huffman = data.draw(st.booleans())
+    theirs = hpack.Encoder()
+    theirs.header_table_size = size
+    decoder = Decoder(size, max_header_list_size=1 << 30)
+    reference = Decoder(size, max_header_list_size=1 << 30)
+    independent = hpack.Decoder(max_header_list_size=1 << 30)
+    independent.max_allowed_table_size = independent.header_table_size = size
+    bases = [data.draw(header_lists), data.draw(header_lists)]
+    # (grpc-go puts grpc-timeout last)
+    ats = [data.draw(st.just(len(base)) | st.integers(0, len(base))) for base in bases]
+    for _ in range(data.draw(st.integers(1, 120))):
+        action = data.draw(st.integers(0, 39))
+        if action == 0 and not use_hpack:
+            new_size = data.draw(st.sampled_from([0, 64, 256, 1000, 4096]))
+            ours.set_max_table_size(new_size)
+            decoder.max_table_size = reference.max_table_size = new_size
+            independent.max_allowed_table_size = new_size
+            continue
+        if action == 1:
+            headers = data.draw(header_lists)
+        else:
+            which = 1 if action < 6 else 0
+            headers = with_timeout(data.draw(timeout_values), bases[which], ats[which])
+        if use_hpack:
+            block = theirs.encode(raw_headers(headers))
+        else:
+            block = ours.encode(headers)
         got = decoder.decode(block)
         assert got == headers
         assert got == reference._decode(block)[0]

@@ -471,6 +471,62 @@ class _Shape:
         self.split_base = base  # before + after, interned
 
 
+class _Run:
+    """The leading indexed fields of a block, by absolute entry: their octets at any later
+    table state (while the entries are in the table) are known without parsing.
+
+    A peer that indexes every new grpc-timeout value (grpc-go, grpcio, h2) sends blocks that
+    begin with the same fields, their dynamic indexes one higher per insertion since the last
+    block; the rest (the new timeout literal) is decoded as usual.
+    """
+
+    __slots__ = ("base", "encoded", "fields", "inserted", "oldest", "refs", "shiftable", "size")
+
+    def __init__(self, refs: tuple[int, ...], fields: Headers, size: int, oldest: int) -> None:
+        # A static index (1-61) or -1 - an entry's absolute number (`Decoder._inserted` when
+        # it was inserted): at table state `inserted`, its index is `inserted + 62 + ref`.
+        self.refs = refs
+        self.fields = fields  # what they decode to
+        self.size = size  # their share of the header list size
+        self.oldest = oldest  # the smallest absolute number among them
+        self.inserted = -1  # the `Decoder._inserted` that `encoded` was made for
+        self.encoded = b""  # their representations then
+        self.shiftable = False  # `encoded` holds indexes < 255 only: see `_SHIFT`
+        self.base: Headers | None = None  # `fields`, interned as a `split` base
+
+    def encode(self, inserted: int) -> None:
+        """Make `encoded` the run's representations at table state `inserted`."""
+        if inserted == self.inserted + 1 and self.shiftable:
+            encoded = self.encoded.translate(_SHIFT)
+            if 0x80 not in encoded:
+                self.encoded = encoded
+                self.inserted = inserted
+                return
+        indexes = [ref if ref > 0 else inserted + 62 + ref for ref in self.refs]
+        self.encoded = b"".join([_indexed_octets(index) for index in indexes])
+        self.shiftable = max(indexes) < 255
+        self.inserted = inserted
+
+
+def _indexed_octets(index: int) -> bytes:
+    """The indexed field representation (RFC 7541 6.1) of `index`."""
+    if index < len(_INDEXED_OCTETS):
+        return _INDEXED_OCTETS[index]
+    return encode_integer(index, 7, 0x80)
+
+
+_INDEXED_OCTETS: tuple[bytes, ...] = tuple(encode_integer(i, 7, 0x80) for i in range(512))
+# Every dynamic index + 1 in a sequence of indexed field representations whose indexes are all
+# below 255: one-octet dynamic indexes 62-125 (0xbe-0xfd) and the continuation octet of indexes
+# 127-253 (0x00-0x7e) go up by one; static indexes (0x81-0xbd) and 0xff stay. Index 126 (0xfe,
+# which would become 0xff 0x00) and 254 (0xff 0x7f: 0xff 0x80 0x01) become 0x80, which no index
+# below 255 contains: such a sequence is encoded afresh.
+_SHIFT = bytes(
+    0x80 if i in (0x7F, 0xFE) else i + 1 if i < 0x7F or 0xBE <= i < 0xFE else i for i in range(256)
+)
+_RUN_LIMIT = 2  # runs a decoder keeps
+
+
 class Decoder:
     """Decompresses the header blocks of one connection, in the order the peer sent them."""
 
@@ -494,6 +550,11 @@ class Decoder:
         self._shapes: dict[tuple[bytes, bytes], _Shape] = {}
         self._volatile_head = b""
         self._bases: dict[Headers, Headers] = {}  # interned `split` bases
+        # Absolute entry numbers: entries ever inserted and ever evicted (the number of
+        # `_entries[0]`); and the runs of recent blocks, most recently used first.
+        self._inserted = 0
+        self._dropped = 0
+        self._runs: list[_Run] = []
         # Set by `_decode`: where the volatile fields are (see there).
         self._volatile: tuple[int, int, tuple[int, int, int, int] | None] | None = None
         self.split: Split | None = None
@@ -561,14 +622,44 @@ class Decoder:
                         if shape is not None and shape.version == self._version:
                             return self._from_shape(shape, data[at + 1 : stop], octet)
         version = self._version
-        headers, size = self._decode(data)
+        inserted = self._inserted
+        run = self._find_run(data) if self._runs and not self._update_required else None
+        if run is not None:
+            # The common case of a peer that indexes grpc-timeout: the run, then a literal
+            # with incremental indexing of a volatile field named by a dynamic entry.
+            at = len(run.encoded)
+            if len(data) - at >= 2:
+                octet = data[at]
+                index = octet - 0x40
+                if STATIC_COUNT < index < 0x3F and index - STATIC_COUNT <= len(self._entries):
+                    entry = self._entries[STATIC_COUNT - index]
+                    length = data[at + 1]
+                    value_octets = length & 0x7F
+                    if entry[3] and value_octets != 0x7F and at + 2 + value_octets == len(data):
+                        return self._run_literal(run, entry, data[at + 2 :], length)
+            # The run's octets begin the block: its fields begin the header list.
+            headers, size = self._decode(data, at, [*run.fields], run.size)
+        else:
+            headers, size = self._decode(data)
         volatile = self._volatile
         if volatile is None:
             self.split = None
+        elif run is not None and volatile[1] == 1 and volatile[0] == len(run.fields):
+            # The volatile field right after the run, and the only one.
+            base = run.base
+            if len(headers) == len(run.fields) + 1 and base is not None:
+                self.split = (base, headers[-1][1], volatile[0])
+            else:
+                self.split = split = self._split(headers, volatile[0], 1)
+                if len(headers) == len(run.fields) + 1:
+                    run.base = split[0]
         else:
             self.split = self._split(headers, volatile[0], volatile[1])
         if size > self.max_header_list_size:
             raise HeaderListTooLargeError(size, self.max_header_list_size)
+        if run is None or (len(run.encoded) < len(data) and data[len(run.encoded)] & 0x80):
+            # (or the block continues with more indexed fields than the run had)
+            self._learn_run(data, inserted, headers)
         if self._version == version:
             if volatile is None:
                 if len(self._blocks) >= _CACHE_LIMIT:
@@ -577,6 +668,91 @@ class Decoder:
             elif volatile[2] is not None:
                 self._remember_shape(data, headers, size, volatile[0], volatile[2])
         return headers
+
+    def _run_literal(
+        self, run: _Run, entry: tuple[tuple[str, str], int, int, bool], raw: bytes, length: int
+    ) -> Headers:
+        """The block of `run` and a literal with incremental indexing whose name is that of
+        volatile dynamic `entry` and whose value is `raw` (Huffman-coded if `length`, its
+        length octet, says so), which ends the block."""
+        if length & 0x80:
+            raw = huffman_decode(raw)
+        value = raw.decode("utf-8", "surrogateescape")
+        name_octets = entry[2]
+        field_size = name_octets + len(raw) + _ENTRY_OVERHEAD
+        field = (entry[0][0], value)
+        # _insert, inline
+        self._version += 1
+        self._inserted += 1
+        if field_size > self._max_size:
+            self._entries.clear()  # RFC 7541 4.4
+            self._size = 0
+            self._dropped = self._inserted
+        else:
+            if self._size + field_size > self._max_size:
+                self._evict(self._max_size - field_size)
+            self._entries.append((field, field_size, name_octets, True))
+            self._size += field_size
+        base = run.base
+        if base is None:
+            base = run.base = self._intern(run.fields)
+        self.split = (base, value, len(run.fields))
+        size = run.size + field_size
+        if size > self.max_header_list_size:
+            raise HeaderListTooLargeError(size, self.max_header_list_size)
+        return (*run.fields, field)
+
+    def _find_run(self, data: bytes) -> _Run | None:
+        """A run whose octets begin `data` at the current table state, if one is known."""
+        inserted = self._inserted
+        runs = self._runs
+        for i, run in enumerate(runs):
+            if run.oldest < self._dropped:
+                continue  # some of its entries were evicted
+            if run.inserted != inserted:
+                run.encode(inserted)
+            if data.startswith(run.encoded) and run.size <= self.max_header_list_size:
+                if i:
+                    del runs[i]
+                    runs.insert(0, run)
+                return run
+        return None
+
+    def _learn_run(self, data: bytes, inserted: int, headers: Headers) -> None:
+        """Remember the indexed fields that begin `data`, which was decoded to `headers`
+        starting at table state `inserted`, if they include dynamic entries."""
+        refs: list[int] = []
+        size = 0
+        oldest = inserted
+        dropped = self._dropped
+        entries = self._entries
+        pos = 0
+        end = len(data)
+        while pos < end and data[pos] & 0x80:
+            index = data[pos] & 0x7F
+            if index == 0x7F:
+                index, after = _integer_tail(data, pos + 1, index)
+            else:
+                after = pos + 1
+            if index <= STATIC_COUNT:
+                refs.append(index)
+                size += STATIC_SIZES[index]
+            else:
+                number = inserted + STATIC_COUNT - index
+                if number < dropped:
+                    break  # evicted by this block already
+                entry = entries[number - dropped]
+                if entry[3]:
+                    break  # a volatile field: not part of a run
+                refs.append(-1 - number)
+                size += entry[1]
+                oldest = min(oldest, number)
+            pos = after
+        if oldest == inserted or len(refs) > len(headers):
+            return  # no dynamic entries (or fields beyond the header list size limit)
+        runs = self._runs
+        runs.insert(0, _Run(tuple(refs), headers[: len(refs)], size, oldest))
+        del runs[_RUN_LIMIT:]
 
     def _from_shape(self, shape: _Shape, raw: bytes, octet: int) -> Headers:
         """The block of `shape` whose volatile value is `raw` (Huffman-coded if `octet`, its
@@ -618,15 +794,23 @@ class Decoder:
             base = headers[:position] + headers[position + 1 :]
         else:
             base = tuple([field for field in headers if field[0] not in VOLATILE])
+        return self._intern(base), value, position
+
+    def _intern(self, base: Headers) -> Headers:
         interned = self._bases.get(base)
         if interned is None:
             if len(self._bases) >= _CACHE_LIMIT:
                 self._bases.clear()
             self._bases[base] = interned = base
-        return interned, value, position
+        return interned
 
-    def _decode(self, data: bytes) -> tuple[Headers, int]:
+    def _decode(
+        self, data: bytes, pos: int = 0, out: list[tuple[str, str]] | None = None, size: int = 0
+    ) -> tuple[Headers, int]:
         """The fields of `data` (only as many as fit in the limit) and the header list size.
+
+        From `pos` on if given, `out` and `size` being the fields before it (within the limit,
+        none of them volatile) and their size.
 
         Sets `_volatile` if fields within the limit have a name in VOLATILE: (the index of the
         first, how many, and if it is the only one and a literal without indexing whose value's
@@ -636,9 +820,10 @@ class Decoder:
         if self._update_required and (not data or data[0] & 0xE0 != 0x20):
             raise CompressionError("header block must start with a dynamic table size update")
         self._volatile = None
-        out: list[tuple[str, str]] = []
+        if out is None:
+            out = []
         append = out.append
-        size = 0  # header list size; > 0 once a field was decoded
+        # size: the header list size; > 0 once a field was decoded
         limit = self.max_header_list_size
         entries = self._entries
         static_table = STATIC_TABLE
@@ -648,7 +833,6 @@ class Decoder:
         first = -1  # the index of the first
         literal: tuple[int, int, int, int] | None = None  # if it is a literal without indexing
         updates = 0
-        pos = 0
         end = len(data)
         while pos < end:
             start = pos
@@ -779,9 +963,11 @@ class Decoder:
 
     def _insert(self, field: tuple[str, str], size: int, name_octets: int, volatile: bool) -> None:
         self._version += 1
+        self._inserted += 1
         if size > self._max_size:
             self._entries.clear()  # RFC 7541 4.4
             self._size = 0
+            self._dropped = self._inserted
             return
         self._evict(self._max_size - size)
         self._entries.append((field, size, name_octets, volatile))
@@ -804,3 +990,4 @@ class Decoder:
         if drop:
             del entries[:drop]
             self._size = total
+            self._dropped += drop
