@@ -17,6 +17,7 @@ the server's own code:
    instructions per RPC, a figure that does not depend on the machine's load.
 
     .venv/bin/python bench/replay_bench.py                 # all loads, timings only
+    (results go to bench/results/<date>-replay.{json,md} unless --no-write)
     .venv/bin/python bench/replay_bench.py --callgrind     # plus instruction counts (~3 min)
     .venv/bin/python bench/replay_bench.py --loads raw --keep /tmp/caps   # keep the capture
 """
@@ -25,7 +26,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime
 import json
+import platform
 import shutil
 import statistics
 import struct
@@ -43,6 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "servers"))
 from build import go_binaries, load_generated, python_code
 
 LOADS = ("grpc-go", "raw", "raw-timeout")
+RESULTS = Path(__file__).resolve().parent / "results"
 _LENGTH = struct.Struct(">I")
 
 
@@ -250,6 +254,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=7, help="replays per load")
     parser.add_argument("--callgrind", action="store_true", help="also count instructions")
     parser.add_argument("--keep", type=Path, help="keep the captures in this directory")
+    parser.add_argument("--no-write", action="store_true", help="write no results files")
     parser.add_argument("--gen", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--record-server", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--replay-only", type=Path, help=argparse.SUPPRESS)
@@ -265,24 +270,54 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = set(loads) - set(LOADS)
     if unknown:
         parser.error(f"unknown loads: {', '.join(sorted(unknown))}")
+    rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="puregrpc-replay-") as scratch:
         folder = args.keep or Path(scratch)
         folder.mkdir(parents=True, exist_ok=True)
-        print("| load | RPCs | chunks | us/RPC median (min) | instructions/RPC |")
-        print("|---|---|---|---|---|")
         for load in loads:
             capture = folder / f"{load}.capture"
             record(load, capture, gen, args.seconds)
             result = replay(capture, gen, args.reps)
             times = result["us_per_rpc"]
             instructions = instructions_per_rpc(capture, gen) if args.callgrind else None
-            counted = f"{instructions:,.0f}" if instructions is not None else "-"
-            print(
-                f"| {load} | {result['rpcs']:,} | {result['chunks']:,} | "
-                f"{statistics.median(times):.2f} ({min(times):.2f}) | {counted} |",
-                flush=True,
+            rows.append(
+                {
+                    "load": load,
+                    "rpcs": result["rpcs"],
+                    "chunks": result["chunks"],
+                    "us_per_rpc": {"median": statistics.median(times), "min": min(times)},
+                    "instructions_per_rpc": instructions,
+                }
             )
+            print(render([rows[-1]], header=len(rows) == 1), end="", flush=True)
+    if not args.no_write:
+        date = datetime.date.today().isoformat()
+        report = {"date": date, "python": platform.python_version(), "loads": rows}
+        RESULTS.mkdir(exist_ok=True)
+        (RESULTS / f"{date}-replay.json").write_text(json.dumps(report, indent=2) + "\n")
+        (RESULTS / f"{date}-replay.md").write_text(
+            f"# Replay benchmark, {date}\n\n"
+            "Server CPU per unary RPC on recorded traffic replayed in-process "
+            "(`bench/replay_bench.py`; 64 calls in flight when recorded, CPython "
+            f"{report['python']}). Instructions from callgrind do not depend on the "
+            "machine's load; microseconds do.\n\n" + render(rows)
+        )
     return 0
+
+
+def render(rows: Sequence[dict[str, Any]], header: bool = True) -> str:
+    lines = []
+    if header:
+        lines.append("| load | RPCs | chunks | us/RPC median (min) | instructions/RPC |")
+        lines.append("|---|---|---|---|---|")
+    for row in rows:
+        counted = row["instructions_per_rpc"]
+        lines.append(
+            f"| {row['load']} | {row['rpcs']:,} | {row['chunks']:,} | "
+            f"{row['us_per_rpc']['median']:.2f} ({row['us_per_rpc']['min']:.2f}) | "
+            f"{'-' if counted is None else f'{counted:,.0f}'} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
