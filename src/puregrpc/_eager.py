@@ -34,12 +34,10 @@ _NATIVE = sys.version_info >= (3, 12)
 class _StandIn:
     """What `asyncio.current_task()` returns while a coroutine runs in place (3.11)."""
 
-    __slots__ = ("_cancels", "_loop", "_task")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self._task: asyncio.Task[Any] | None = None
-        self._cancels = 0
+    # Made once per call run in place: no __init__ (its frame), defaults at class level.
+    _loop: asyncio.AbstractEventLoop
+    _task: asyncio.Task[Any] | None = None
+    _cancels = 0
 
     def hand_over(self, task: asyncio.Task[Any]) -> None:
         self._task = task
@@ -133,10 +131,14 @@ def start_eagerly(
         if not task.cancelled() and task.exception() is not None:  # pragma: no cover (3.12+)
             logger.error("eagerly started call failed", exc_info=task.exception())
         return None
-    if _enter_task is None or asyncio.current_task(loop) is not None:
+    if _enter_task is None:
         return loop.create_task(coro, context=context)
-    stand_in = _StandIn(loop)
-    _enter_task(loop, stand_in)
+    stand_in = _StandIn()
+    stand_in._loop = loop
+    try:
+        _enter_task(loop, stand_in)
+    except RuntimeError:  # called from a task: that task goes on; the call gets its own
+        return loop.create_task(coro, context=context)
     try:
         pending = context.run(coro.send, None)
     except (StopIteration, asyncio.CancelledError):

@@ -9,6 +9,7 @@ import logging
 import os
 import random
 import ssl
+import struct
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, Generic, NoReturn, TypeVar, cast
 
@@ -45,29 +46,49 @@ class _CallEnded(Exception):
 class ServicerContext(Generic[Req, Resp]):
     """What a handler knows of its call and how it shapes the response."""
 
-    __slots__ = ("_call",)
+    # The state lives in the call, which is its own context (`_ServerCall`); the slots here
+    # are those the context's methods assign.
+    __slots__ = ("_code", "_details", "compress_next", "response_encoding", "trailing_metadata")
 
-    def __init__(self, call: _ServerCall) -> None:
-        self._call = call
+    metadata: Metadata
+    conn: _ServerConnection
+    _deadline: float | None
+    _cancelled: bool
+    ended: bool
+    trailing_metadata: Metadata
+    _code: StatusCode
+    _details: str
+    response_encoding: str
+    compress_next: bool
+    last_request_compressed: bool
+
+    def _send_initial_metadata(self, metadata: Metadata) -> None:
+        raise NotImplementedError
+
+    async def read_request(self) -> Any:
+        raise NotImplementedError
+
+    async def write_response(self, message: Any) -> None:
+        raise NotImplementedError
 
     # -- the request side
     def invocation_metadata(self) -> Metadata:
-        return self._call.metadata
+        return self.metadata
 
     def peer(self) -> str:
-        address = self._call.conn.peer_address
+        address = self.conn.peer_address
         if isinstance(address, tuple) and len(address) >= 2:
             host = address[0]
             return f"ipv6:[{host}]:{address[1]}" if ":" in host else f"ipv4:{host}:{address[1]}"
         return f"unix:{address}" if address else "unknown"
 
     def peer_certificate(self) -> dict[str, Any] | None:
-        ssl_object = self._call.conn.ssl_object
+        ssl_object = self.conn.ssl_object
         return ssl_object.getpeercert() if ssl_object is not None else None
 
     def auth_context(self) -> dict[str, list[bytes]]:
         """grpcio-style auth context: transport security type and peer identities."""
-        ssl_object = self._call.conn.ssl_object
+        ssl_object = self.conn.ssl_object
         if ssl_object is None:
             return {}
         context: dict[str, list[bytes]] = {"transport_security_type": [b"ssl"]}
@@ -84,7 +105,7 @@ class ServicerContext(Generic[Req, Resp]):
         return context
 
     def time_remaining(self) -> float | None:
-        deadline = self._call.deadline
+        deadline = self._deadline
         if deadline is None:
             return None
         return max(0.0, deadline - asyncio.get_running_loop().time())
@@ -92,32 +113,32 @@ class ServicerContext(Generic[Req, Resp]):
     @property
     def deadline(self) -> float | None:
         """Event-loop time at which the call expires, or None."""
-        return self._call.deadline
+        return self._deadline
 
     def cancelled(self) -> bool:
-        return self._call.cancelled
+        return self._cancelled
 
     def done(self) -> bool:
-        return self._call.ended
+        return self.ended
 
     # -- the response side
     async def send_initial_metadata(self, metadata: MetadataLike) -> None:
-        self._call.send_initial_metadata(Metadata.of(metadata))
+        self._send_initial_metadata(Metadata.of(metadata))
 
     def set_trailing_metadata(self, metadata: MetadataLike) -> None:
-        self._call.trailing_metadata = Metadata.of(metadata)
+        self.trailing_metadata = Metadata.of(metadata)
 
     def set_code(self, code: StatusCode) -> None:
-        self._call.code = StatusCode(code)
+        self._code = StatusCode(code)
 
     def set_details(self, details: str) -> None:
-        self._call.details = details
+        self._details = details
 
     def code(self) -> StatusCode:
-        return self._call.code
+        return self._code
 
     def details(self) -> str:
-        return self._call.details
+        return self._details
 
     async def abort(
         self,
@@ -129,9 +150,7 @@ class ServicerContext(Generic[Req, Resp]):
         if code == StatusCode.OK:
             raise ValueError("abort() needs a status other than OK")
         metadata = Metadata.of(trailing_metadata) if trailing_metadata else None
-        raise AbortError(
-            Status(StatusCode(code), details, metadata or self._call.trailing_metadata)
-        )
+        raise AbortError(Status(StatusCode(code), details, metadata or self.trailing_metadata))
 
     async def abort_with_status(self, status: Status) -> NoReturn:
         """End the call with `status`, e.g. one from `rich_status(...)` (S4)."""
@@ -143,24 +162,24 @@ class ServicerContext(Generic[Req, Resp]):
         """Compress responses with `name` (when the client accepts it, C7)."""
         if name != IDENTITY and name not in CODECS:
             raise ValueError(f"unknown compression {name!r}")
-        self._call.response_encoding = name
+        self.response_encoding = name
 
     def disable_next_message_compression(self) -> None:
-        self._call.compress_next = False
+        self.compress_next = False
 
     def last_message_compressed(self) -> bool:
         """Whether the last request message read had its compressed flag set (the interop
         tests' `expect_compressed`)."""
-        return self._call.last_request_compressed
+        return self.last_request_compressed
 
     # -- explicit streaming
     async def read(self) -> Req | None:
         """The next request message, or None when the client is done sending."""
-        message: Req | None = await self._call.read_request()
+        message: Req | None = await self.read_request()
         return message
 
     async def write(self, message: Resp) -> None:
-        await self._call.write_response(message)
+        await self.write_response(message)
 
 
 class _RequestHead:
@@ -200,22 +219,20 @@ _PLAIN_RESPONSE_HEADERS = (
 )
 _OK_TRAILERS = (("grpc-status", "0"),)
 _OK = Status(StatusCode.OK)
+_CODE_OK = StatusCode.OK
+_PREFIX_PLAIN = struct.Struct(">BI").pack  # an uncompressed message's prefix
 
 
-class _ServerCall:
+class _ServerCall(ServicerContext[Any, Any]):
     """One RPC on the server: parses the request, runs the handler, sends the response."""
 
     __slots__ = (
+        "_cancelled",
+        "_deadline",
         "accept_encodings",
-        "cancelled",
         "chain",
-        "code",
-        "compress_next",
         "conn",
-        "context",
-        "deadline",
         "deadline_timer",
-        "details",
         "ended",
         "expired",
         "handler",
@@ -225,59 +242,57 @@ class _ServerCall:
         "metadata",
         "path",
         "request_encoding",
-        "response_encoding",
         "server",
         "stream",
         "task",
-        "trailing_metadata",
     )
 
     def __init__(self, server: Server, conn: _ServerConnection, stream: GrpcStream) -> None:
         self.server = server
         self.conn = conn
         self.stream = stream
-        self.metadata = EMPTY
-        self.deadline: float | None = None
+        self._deadline: float | None = None
         self.deadline_timer: asyncio.TimerHandle | None = None
         self.expired = False  # the deadline cancelled the handler
         self.handler: MethodHandler[Any, Any] | None = None
-        self.path = ""
-        self.request_encoding = IDENTITY
-        self.accept_encodings = _IDENTITY_ONLY
+        # metadata, path, request_encoding and accept_encodings: set by `parse`, first thing
+        # `start` does (nothing reads them before).
         self.response_encoding = IDENTITY
         self.compress_next = True
         self.last_request_compressed = False
         self.headers_sent = False
         self.held_response: bytes | None = None
         self.ended = False
-        self.cancelled = False
-        self.code = StatusCode.OK
-        self.details = ""
+        self._cancelled = False
+        self._code = StatusCode.OK
+        self._details = ""
         self.trailing_metadata = EMPTY
         self.task: asyncio.Task[None] | None = None
-        # Dropped when the call is over, so that call and context make no reference cycle.
-        self.context: ServicerContext[Any, Any] | None = ServicerContext(self)
         self.chain = server._chain
 
     # -- request
     def parse(self) -> Status | None:
         """Read the request headers; a Status to answer with at once when they are unusable."""
-        head = self.conn.request_head(self.stream)
-        timeout = self.stream.grpc_timeout
+        conn = self.conn
+        stream = self.stream
+        headers = stream.stable_headers
+        hit = conn._heads.get(id(headers)) if headers is not None else None
+        head = hit[1] if hit is not None and hit[0] is headers else conn.request_head(stream)
+        timeout = stream.grpc_timeout
+        self.path = head.path
+        self.request_encoding = head.encoding
+        self.accept_encodings = head.accept
+        self.metadata = head.metadata
         if head.problem is not None:
             return head.problem
-        self.path = head.path
         self.handler = self.server._methods.get(head.path)
         if self.handler is None:
             return Status(StatusCode.UNIMPLEMENTED, f"Method not found: {head.path}")
         if timeout is not None:
             try:
-                self.deadline = self.conn.loop.time() + decode_timeout(timeout)
+                self._deadline = conn.loop.time() + decode_timeout(timeout)
             except TimeoutFormatError as exc:
                 return Status(StatusCode.INTERNAL, str(exc))
-        self.request_encoding = head.encoding
-        self.accept_encodings = head.accept
-        self.metadata = head.metadata
         return None
 
     async def read_request(self) -> Any:
@@ -359,7 +374,7 @@ class _ServerCall:
         headers.extend(extra)
         return headers
 
-    def send_initial_metadata(self, metadata: Metadata) -> None:
+    def _send_initial_metadata(self, metadata: Metadata) -> None:
         if self.headers_sent:
             raise RuntimeError("initial metadata was already sent")
         if self.ended:
@@ -376,7 +391,7 @@ class _ServerCall:
         if self.ended:
             raise _CallEnded()
         if not self.headers_sent:
-            self.send_initial_metadata(EMPTY)
+            self._send_initial_metadata(EMPTY)
         assert self.handler is not None
         for interceptor in self.chain.on_response:
             message = await interceptor.on_response(message, self._context())
@@ -398,7 +413,7 @@ class _ServerCall:
         self.ended = True
         for interceptor in self.chain.on_end:
             try:
-                interceptor.on_end(status, self._context())
+                interceptor.on_end(status, self)
             except Exception:
                 logger.exception("server interceptor on_end raised")
         trailers: Sequence[tuple[str, str]]
@@ -433,10 +448,10 @@ class _ServerCall:
             self._release()
 
     def _context(self) -> ServicerContext[Any, Any]:
-        context = self.context
-        if context is None:
+        """The call as its handler's context, for hooks that run while it is not over."""
+        if self.ended:
             raise _CallEnded()
-        return context
+        return self
 
     def _release(self) -> None:
         """The call is over: stop its timer, drop the links that would make a cycle."""
@@ -444,7 +459,6 @@ class _ServerCall:
             self.deadline_timer.cancel()
             self.deadline_timer = None
         self.stream.on_fail = None
-        self.context = None
         self.conn.call_finished(self)
 
     def send_http_error(self, status: int, message: str) -> None:
@@ -471,7 +485,7 @@ class _ServerCall:
         A unary-request call whose request is all here runs in place until its handler first
         waits (most finish without waiting: no Task, no extra loop turn); other calls get a Task.
         """
-        if self.cancelled:  # reset in the very batch that opened it
+        if self._cancelled:  # reset in the very batch that opened it
             self.ended = True
             self._release()
             return
@@ -479,26 +493,35 @@ class _ServerCall:
         if problem is not None:
             self.reject(problem)
             return
-        assert self.handler is not None
-        if self.deadline is not None and self.deadline <= self.conn.loop.time():
+        handler = self.handler
+        assert handler is not None
+        loop = self.conn.loop
+        deadline = self._deadline
+        if deadline is not None and deadline <= loop.time():
             self.finish(Status(StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded"))
             return
         context = contextvars.copy_context()
-        if self.deadline is not None:
-            context.run(current_deadline.set, self.deadline)
-        loop = self.conn.loop
-        handler = self.handler
-        if handler.request_streaming or not self.stream.peer_ended:
+        if deadline is not None:
+            context.run(current_deadline.set, deadline)
+        stream = self.stream
+        if handler.request_streaming or not stream.peer_ended:
             self.task = loop.create_task(self.run(), context=context)
         else:
             message = None
             if not handler.response_streaming and self.chain.plain:
-                message = self.stream.take_sole_message()
+                message = stream.take_sole_message()
             if message is None:
                 coro = self.run()
             else:
+                deserialize = handler.request_deserializer
                 try:
-                    request = self._decode_request(message)
+                    if message[0] or deserialize is None:
+                        request = self._decode_request(message)
+                    else:
+                        try:
+                            request = deserialize(message[1])
+                        except Exception:
+                            request = self._decode_request(message)  # raises the right status
                 except AbortError as exc:
                     self.finish(exc.status)
                     return
@@ -506,8 +529,8 @@ class _ServerCall:
             self.task = start_eagerly(loop, coro, context)
             if self.task is None:
                 return
-        if self.deadline is not None and not self.ended:
-            self.deadline_timer = loop.call_at(self.deadline, self.on_deadline)
+        if deadline is not None and not self.ended:
+            self.deadline_timer = loop.call_at(deadline, self.on_deadline)
 
     def reject(self, problem: Status) -> None:
         """Answer a request whose headers are unusable, without running anything."""
@@ -522,8 +545,8 @@ class _ServerCall:
     async def run(self) -> None:
         """Run the interceptors and the handler, then finish with the status they lead to."""
         handler = self.handler
-        context = self.context
-        assert handler is not None and context is not None
+        context = self
+        assert handler is not None
         try:
             for interceptor in self.chain.on_call:
                 await interceptor.on_call(self.path, context)
@@ -541,32 +564,63 @@ class _ServerCall:
     async def _run_unary(self, handler: MethodHandler[Any, Any], request: Any) -> None:
         """`run` for a unary call without interceptor hooks whose request is decoded."""
         try:
-            response = await handler.behaviour(request, self.context)
+            response = await handler.behaviour(request, self)
             if response is None:
-                if self.code == StatusCode.OK:
+                if self._code == StatusCode.OK:
                     raise AbortError(Status(StatusCode.INTERNAL, "handler returned no response"))
             elif self.headers_sent or self.response_encoding != IDENTITY or self.ended:
                 await self.write_response(response)
             else:
                 serialize = handler.response_serializer
-                self.held_response = frame_message(
-                    serialize(response) if serialize is not None else bytes(response), False
-                )
+                payload = serialize(response) if serialize is not None else bytes(response)
+                self.held_response = _PREFIX_PLAIN(0, len(payload)) + payload
         except BaseException as exc:
             status = self._status_after(exc)
         else:
-            status = self._status_now()
+            if self._code is _CODE_OK and not self._details and self.trailing_metadata is EMPTY:
+                held = self.held_response
+                if held is not None and not self.chain.on_end:
+                    self._finish_ok(held)
+                    return
+                status = _OK
+            else:
+                status = Status(self._code, self._details, self.trailing_metadata)
         if status is not None:
             self.finish(status)
         elif not self.ended:
             self.ended = True
             self._release()
 
+    def _finish_ok(self, held: bytes) -> None:
+        """`finish(OK)` of a unary call whose response is held and has no on_end hooks."""
+        self.ended = True
+        self.headers_sent = True
+        self.held_response = None
+        stream = self.stream
+        conn = self.conn
+        try:
+            conn.send_response(stream, _PLAIN_RESPONSE_HEADERS, held, _OK_TRAILERS)
+            if not stream.peer_ended:
+                stream.reset(ErrorCode.NO_ERROR)  # W19
+        except (StreamResetError, ConnectionLostError):
+            pass
+        except UsageError:  # W11
+            stream.reset(ErrorCode.INTERNAL_ERROR)
+        finally:
+            if self.deadline_timer is not None:
+                self.deadline_timer.cancel()
+                self.deadline_timer = None
+            stream.on_fail = None
+            calls = conn.calls
+            calls.discard(self)
+            if not calls:
+                conn.call_finished(self)
+
     def _status_now(self) -> Status:
         """The status of a handler that returned: what it set on its context."""
-        if self.code == StatusCode.OK and not self.details and self.trailing_metadata is EMPTY:
+        if self._code == StatusCode.OK and not self._details and self.trailing_metadata is EMPTY:
             return _OK
-        return Status(self.code, self.details, self.trailing_metadata)
+        return Status(self._code, self._details, self.trailing_metadata)
 
     def _status_after(self, exc: BaseException) -> Status | None:
         """The status of a handler that raised `exc`; None when the call ends without one (or
@@ -578,7 +632,7 @@ class _ServerCall:
                 if not self.stream.error:
                     self.stream.reset(ErrorCode.CANCEL)  # W21
                 return None
-            if not self.cancelled:  # the handler cancelled itself: the client still hears
+            if not self._cancelled:  # the handler cancelled itself: the client still hears
                 self.finish(Status(StatusCode.CANCELLED, "handler was cancelled"))
                 raise exc
             return None
@@ -619,7 +673,7 @@ class _ServerCall:
             return
         response = await behaviour(request, context)
         if response is None:
-            if self.code == StatusCode.OK:
+            if self._code == StatusCode.OK:
                 raise AbortError(Status(StatusCode.INTERNAL, "handler returned no response"))
         elif (
             self.headers_sent
@@ -639,7 +693,7 @@ class _ServerCall:
         """The client reset the stream or the connection died: cancel the handler (W25)."""
         if self.ended:
             return
-        self.cancelled = True
+        self._cancelled = True
         if self.task is not None and not self.task.done():
             self.task.cancel()
 

@@ -110,16 +110,25 @@ class GrpcStream:
         "trailers",
     )
 
-    def __init__(self, conn: GrpcConnection, stream_id: int, max_receive: int) -> None:
+    def __init__(
+        self,
+        conn: GrpcConnection,
+        stream_id: int,
+        max_receive: int,
+        headers: Headers | None = None,
+        stable_headers: Headers | None = None,
+        grpc_timeout: str | None = None,
+        peer_ended: bool = False,
+    ) -> None:
         self.conn = conn
         self.stream_id = stream_id
-        self.headers: Headers | None = None
+        self.headers = headers
         # Of a request (server side): its headers without grpc-timeout (on one connection,
         # equal ones are mostly the same object) and the timeout's value.
-        self.stable_headers: Headers | None = None
-        self.grpc_timeout: str | None = None
+        self.stable_headers = stable_headers
+        self.grpc_timeout = grpc_timeout
         self.trailers: Headers | None = None
-        self.peer_ended = False
+        self.peer_ended = peer_ended
         self._max_receive = max_receive
         # Created when DATA is not exactly whole messages in a row (see `_on_data`).
         self._decoder: MessageDecoder | None = None
@@ -267,7 +276,10 @@ class GrpcStream:
         ):
             message = self._messages.popleft()
             self._queued = 0
-            self._release_window()
+            unacked = self._unacked
+            if unacked:  # all of it, to the connection's window (the peer ended the stream)
+                self._unacked = 0
+                self.conn.acknowledge_connection(unacked)
             return message
         return None
 
@@ -398,6 +410,7 @@ class GrpcConnection(asyncio.Protocol):
         self._flush_handle: asyncio.Handle | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._closed = self.loop.create_future()
+        self._gone = False  # `_closed` is done (a plain flag for the send paths)
         self._ready = self.loop.create_future()  # set on the peer's first SETTINGS
         self._drain_waiters: list[asyncio.Future[None]] = []
         self._credit = 0  # see `acknowledge_connection`
@@ -469,6 +482,7 @@ class GrpcConnection(asyncio.Protocol):
         self._wake_drain_waiters()
         if not self._closed.done():
             self._closed.set_result(None)
+        self._gone = True
         self.on_lost()
 
     # ------------------------------------------------------------ hooks
@@ -538,13 +552,18 @@ class GrpcConnection(asyncio.Protocol):
             stream._on_data(event.data, event.flow_controlled_length, event.end_stream)
 
     def _on_request_received(self, event: RequestReceived) -> None:
-        stream = GrpcStream(self, event.stream_id, self.max_receive)
-        stream.headers = event.headers
-        stream.stable_headers = event.stable_headers
-        stream.grpc_timeout = event.grpc_timeout
-        stream.peer_ended = event.end_stream
+        end_stream = event.end_stream
+        stream = GrpcStream(
+            self,
+            event.stream_id,
+            self.max_receive,
+            event.headers,
+            event.stable_headers,
+            event.grpc_timeout,
+            end_stream,
+        )
         self.streams[event.stream_id] = stream
-        self.on_request(stream, event.end_stream)
+        self.on_request(stream, end_stream)
 
     def _on_response_received(self, event: ResponseReceived) -> None:
         stream = self.streams.get(event.stream_id)
@@ -630,7 +649,7 @@ class GrpcConnection(asyncio.Protocol):
     def send_headers(
         self, stream: GrpcStream, headers: Sequence[tuple[str, str]], end_stream: bool
     ) -> None:
-        if stream._error is not None or self._closed.done():
+        if stream._error is not None or self._gone:
             self._check_open(stream)
         self.keepalive.strikes = 0  # K2: sending resets the peer's ping strikes
         h2 = self.h2
@@ -642,7 +661,7 @@ class GrpcConnection(asyncio.Protocol):
             self._forget(stream)
 
     def send_data(self, stream: GrpcStream, data: bytes, end_stream: bool) -> None:
-        if stream._error is not None or self._closed.done():
+        if stream._error is not None or self._gone:
             self._check_open(stream)
         self.keepalive.strikes = 0  # K2: sending DATA resets them too (grpc-go does)
         h2 = self.h2
@@ -660,7 +679,7 @@ class GrpcConnection(asyncio.Protocol):
         data: bytes,
         trailers: Sequence[tuple[str, str]],
     ) -> None:
-        if stream._error is not None or self._closed.done():
+        if stream._error is not None or self._gone:
             self._check_open(stream)
         self.keepalive.strikes = 0  # K2
         h2 = self.h2
