@@ -69,16 +69,27 @@ _unpack_setting = struct.Struct(">HL").unpack_from
 _pack_u32 = struct.Struct(">L").pack
 _pack_header = F.FRAME_HEADER.pack  # (length >> 8, length & 0xFF, type, flags, stream id)
 
-_OPEN = StreamState.OPEN
-_HALF_CLOSED_LOCAL = StreamState.HALF_CLOSED_LOCAL
-_HALF_CLOSED_REMOTE = StreamState.HALF_CLOSED_REMOTE
-_CLOSED = StreamState.CLOSED
-_RECV_HEADERS = StreamInput.RECV_HEADERS
-_RECV_DATA = StreamInput.RECV_DATA
-_RECV_END = StreamInput.RECV_END_STREAM
-_SEND_HEADERS = StreamInput.SEND_HEADERS
-_SEND_DATA = StreamInput.SEND_DATA
-_SEND_END = StreamInput.SEND_END_STREAM
+_OPEN = int(StreamState.OPEN)
+_HALF_CLOSED_LOCAL = int(StreamState.HALF_CLOSED_LOCAL)
+_HALF_CLOSED_REMOTE = int(StreamState.HALF_CLOSED_REMOTE)
+_CLOSED = int(StreamState.CLOSED)
+_RECV_HEADERS = int(StreamInput.RECV_HEADERS)
+_RECV_DATA = int(StreamInput.RECV_DATA)
+_RECV_END = int(StreamInput.RECV_END_STREAM)
+_SEND_HEADERS = int(StreamInput.SEND_HEADERS)
+_SEND_DATA = int(StreamInput.SEND_DATA)
+_SEND_END = int(StreamInput.SEND_END_STREAM)
+
+# Frame types and flags, and a closed reason, as plain globals for the hot paths.
+_DATA = F.DATA
+_HEADERS = F.HEADERS
+_CONTINUATION = F.CONTINUATION
+_SETTINGS = F.SETTINGS
+_PADDED = F.FLAG_PADDED
+_END_STREAM = F.FLAG_END_STREAM
+_ENDED = ClosedReason.END_STREAM
+
+_DATA_STATES = (_OPEN, _HALF_CLOSED_LOCAL)  # where a stream may receive DATA
 
 _PREFACE_LEN = len(F.CLIENT_PREFACE)
 _HEADERS_END_MASK = F.FLAG_END_HEADERS
@@ -91,6 +102,40 @@ class _StreamError(Exception):
         super().__init__(message)
         self.stream_id = stream_id
         self.code = code
+
+
+class _ResponseMemo:
+    """How `send_response` frames one pair of header and trailer tuples (kept by identity)
+    while the encoder's table stays at `version`: only the stream id changes per response."""
+
+    __slots__ = (
+        "block",
+        "head_prefix",
+        "headers",
+        "pack_head",
+        "pack_tail",
+        "tail_prefix",
+        "trailer_block",
+        "trailers",
+        "version",
+    )
+
+    def __init__(
+        self, headers: Headers, trailers: Headers, version: int, block: bytes, trailer_block: bytes
+    ) -> None:
+        self.headers = headers
+        self.trailers = trailers
+        self.version = version
+        self.block = block
+        self.trailer_block = trailer_block
+        # HEADERS (END_HEADERS) with the block, then the header of a DATA frame: its length
+        # and type as one 32-bit field, the flags a zero pad octet, the stream id.
+        self.head_prefix = F.frame_header(len(block), F.HEADERS, F.FLAG_END_HEADERS, 0)[:5]
+        self.pack_head = struct.Struct(f">5sL{len(block)}sLxL").pack
+        # HEADERS (END_HEADERS, END_STREAM) with the trailer block.
+        flags = F.FLAG_END_HEADERS | F.FLAG_END_STREAM
+        self.tail_prefix = F.frame_header(len(trailer_block), F.HEADERS, flags, 0)[:5]
+        self.pack_tail = struct.Struct(f">5sL{len(trailer_block)}s").pack
 
 
 class H2Connection:
@@ -161,6 +206,7 @@ class H2Connection:
         # The same for request headers without grpc-timeout (`Decoder.split` bases): base ->
         # (base, content-length, number of pseudo-headers).
         self._valid_bases: dict[int, tuple[Headers, int, int]] = {}
+        self._response_memo: _ResponseMemo | None = None
 
     # ----------------------------------------------------------------- introspection
 
@@ -453,7 +499,6 @@ class H2Connection:
         """
         stream = self._streams.get(stream_id)
         size = len(data)
-        max_frame = self._peer_max_frame
         if (
             self._closed
             or stream is None
@@ -461,34 +506,58 @@ class H2Connection:
             or stream.state != _HALF_CLOSED_REMOTE
             or size > stream.send_window
             or size > self._send_window
-            or size > max_frame
+            or size > self._peer_max_frame
         ):
             return self._send_response_slowly(stream_id, headers, data, trailers)
-        encoder = self._encoder
-        header_fields = headers if type(headers) is tuple else tuple(headers)
-        trailer_fields = trailers if type(trailers) is tuple else tuple(trailers)
-        block = encoder.cached_block(header_fields)
-        trailer_block = encoder.cached_block(trailer_fields)
+        memo = self._response_memo
         if (
-            block is None
-            or trailer_block is None
-            or len(block) > max_frame
-            or len(trailer_block) > max_frame
-            or header_fields[0] != (":status", "200")
+            memo is None
+            or memo.headers is not headers
+            or memo.trailers is not trailers
+            or memo.version != self._encoder.version
         ):
-            return self._send_response_slowly(stream_id, headers, data, trailers)
+            memo = self._memo_response(headers, trailers)
+            if memo is None:
+                return self._send_response_slowly(stream_id, headers, data, trailers)
         # HALF_CLOSED_REMOTE --headers, data--> HALF_CLOSED_REMOTE --end--> CLOSED
         out = self._out
-        out.append(_pack_header(len(block) >> 8, len(block) & 0xFF, 1, 4, stream_id) + block)
-        out.append(_pack_header(size >> 8, size & 0xFF, 0, 0, stream_id))
+        out.append(memo.pack_head(memo.head_prefix, stream_id, memo.block, size << 8, stream_id))
         if size:
             out.append(data)
-        size_t = len(trailer_block)
-        out.append(_pack_header(size_t >> 8, size_t & 0xFF, 1, 5, stream_id) + trailer_block)
+        out.append(memo.pack_tail(memo.tail_prefix, stream_id, memo.trailer_block))
         stream.send_window -= size
         self._send_window -= size
         stream.headers_sent = stream.final_headers_sent = stream.local_ended = True
-        self._end_local(stream)
+        stream.state = _CLOSED
+        # `_forget`, for a stream the peer opened that holds no pending DATA
+        del self._streams[stream_id]
+        self._peer_open -= 1
+        recent = self._closed_recent
+        recent[stream_id] = _ENDED
+        if len(recent) >= self.config.closed_streams_remembered:
+            self._rotate_closed()
+
+    def _memo_response(
+        self, headers: Sequence[tuple[str, str]], trailers: Sequence[tuple[str, str]]
+    ) -> _ResponseMemo | None:
+        """A `_ResponseMemo` for these header and trailer objects (tuples only), if both
+        blocks are cached by the encoder and each fits one frame."""
+        if type(headers) is not tuple or type(trailers) is not tuple:
+            return None
+        block = self._encoder.cached_block(headers)
+        trailer_block = self._encoder.cached_block(trailers)
+        if (
+            block is None
+            or trailer_block is None
+            or len(block) > self._peer_max_frame
+            or len(trailer_block) > self._peer_max_frame
+            or not headers
+            or headers[0] != (":status", "200")
+        ):
+            return None
+        memo = _ResponseMemo(headers, trailers, self._encoder.version, block, trailer_block)
+        self._response_memo = memo
+        return memo
 
     def _send_response_slowly(
         self,
@@ -739,14 +808,38 @@ class H2Connection:
                 start = pos + 9
                 pos = start + length
                 sid &= 0x7FFFFFFF
-                if self._hb_stream and ftype != F.CONTINUATION:
+                if self._hb_stream and ftype != _CONTINUATION:
                     raise ProtocolError("header block interrupted by another frame")
-                if not self._peer_settings_seen and ftype != F.SETTINGS:
+                if not self._peer_settings_seen and ftype != _SETTINGS:
                     raise ProtocolError("the first frame from the peer must be SETTINGS")
                 try:
-                    if ftype == F.DATA:
-                        self._on_data(data, start, length, flags, sid, events)
-                    elif ftype == F.HEADERS:
+                    if ftype == _DATA:
+                        stream = self._streams.get(sid)
+                        if (
+                            stream is None
+                            or flags & _PADDED
+                            or not 0 < length <= self._recv_window
+                            or length > stream.recv_window
+                            or stream.content_length >= 0
+                            or not stream.final_headers_received
+                            or stream.state not in _DATA_STATES
+                        ):
+                            self._on_data(data, start, length, flags, sid, events)
+                            continue
+                        # `_on_data` for what passes every check there: not padded, not
+                        # empty, within the windows, no content-length, in a state for DATA.
+                        self._recv_window -= length
+                        self._empty_data_frames = 0
+                        stream.recv_window -= length
+                        end_stream = flags & _END_STREAM == _END_STREAM
+                        events.append(DataReceived(sid, data[start:pos], length, end_stream))
+                        if end_stream:
+                            if stream.state == _OPEN:
+                                stream.state = _HALF_CLOSED_REMOTE
+                            else:
+                                stream.state = _CLOSED
+                                self._forget(stream, _ENDED)
+                    elif ftype == _HEADERS:
                         if flags & 0x2C == _HEADERS_END_MASK and sid:  # no padding or priority
                             self._on_header_block(sid, flags, data[start:pos], False, events)
                         else:
@@ -936,6 +1029,15 @@ class H2Connection:
                 raise _StreamError(sid, ErrorCode.PROTOCOL_ERROR, "stream depends on itself")
             if headers is None:
                 raise _StreamError(sid, ErrorCode.ENHANCE_YOUR_CALM, "header list too large")
+            if self._decoder.split is None and not self.client_side:
+                cached = self._valid_header_sets.get(id(headers))
+                if cached is not None and cached[0] is headers and not (end_stream and cached[1]):
+                    # `_first_headers_event` for request headers validated before
+                    stream.final_headers_received = True
+                    stream.content_length = cached[1]
+                    events.append(RequestReceived(sid, headers, end_stream))
+                    stream.state = _HALF_CLOSED_REMOTE if end_stream else _OPEN
+                    return
         else:
             if priority_problem:
                 raise _StreamError(sid, ErrorCode.PROTOCOL_ERROR, "stream depends on itself")
@@ -1042,6 +1144,22 @@ class H2Connection:
     def _open_remote_stream(self, sid: int) -> Stream | None:
         """A header block for a stream we do not hold: open it, or decide it is late or
         illegal. None means the frame is to be ignored."""
+        if (
+            self.client_side
+            or not sid & 1
+            or sid <= self._highest_peer_id
+            or self._goaway_sent_last_id is not None
+            or self._peer_open >= self._max_inbound_streams
+        ):
+            return self._open_remote_stream_irregular(sid)
+        self._highest_peer_id = sid
+        stream = Stream(sid, self._peer_initial_window, self._local_initial_window)
+        self._streams[sid] = stream
+        self._peer_open += 1
+        return stream
+
+    def _open_remote_stream_irregular(self, sid: int) -> Stream | None:
+        """`_open_remote_stream` for a client, or a server that may have to refuse."""
         if self.client_side:
             if sid % 2 == 1 and sid < self._next_local_id:
                 self._frame_on_missing_stream(sid, F.HEADERS)
@@ -1148,6 +1266,7 @@ class H2Connection:
         events.append(RemoteSettingsChanged(changed))
 
     def _apply_remote(self, changed: dict[int, int]) -> None:
+        self._response_memo = None  # made for the old frame size and header list limit
         for code, value in changed.items():
             self.remote_settings[code] = value
             if code == SettingCode.INITIAL_WINDOW_SIZE:

@@ -169,10 +169,10 @@ class Encoder:
         self._next_seq = 0  # the newest entry has sequence number _next_seq - 1
         self._field_seq: dict[tuple[str, str], int] = {}  # newest entry of each field
         self._name_seq: dict[str, int] = {}  # newest entry of each name
-        self._version = 0  # changes whenever the dynamic table does
+        self.version = 0  # changes whenever the dynamic table does
         self._resized = False  # a size update must start the next block
         self._min_size = max_table_size  # smallest size since the last block, if _resized
-        # Caches; the int is the `_version` the entry is valid for, or _ALWAYS.
+        # Caches; the int is the `version` the entry is valid for, or _ALWAYS.
         self._blocks: dict[Headers | tuple[Headers, frozenset[str]], tuple[int, bytes]] = {}
         self._fields: dict[tuple[str, str] | tuple[str, str, bool], tuple[int, bytes]] = {}
         self._names: dict[str, bytes] = {}  # name -> string literal
@@ -215,7 +215,7 @@ class Encoder:
         self._min_size = min(self._min_size, size) if self._resized else size
         self._resized = True
         self._evict(0)
-        self._version += 1
+        self.version += 1
         # Cached literals chose "no indexing" for the old size; let them choose again.
         self._fields.clear()
         self._blocks.clear()
@@ -230,7 +230,7 @@ class Encoder:
         if self._resized:
             return None
         hit = self._blocks.get(fields)
-        if hit is not None and hit[0] == self._version:
+        if hit is not None and hit[0] == self.version:
             return hit[1]
         if 0 <= self._shape_at < len(fields):
             return self._encode_shape(fields, self._shape_at, True)
@@ -255,13 +255,13 @@ class Encoder:
         key = fields if sensitive is None else (fields, sensitive)
         if not self._resized:
             hit = self._blocks.get(key)
-            if hit is not None and hit[0] == self._version:
+            if hit is not None and hit[0] == self.version:
                 return hit[1]
             if sensitive is None and 0 <= self._shape_at < len(fields):
                 shaped = self._encode_shape(fields, self._shape_at, False)
                 if shaped is not None:
                     return shaped
-        start_version = version = self._version
+        start_version = version = self.version
         resized = self._resized
         parts: list[bytes] = [self._size_updates()] if resized else []
         # Field cache keys: the field itself, or (name, value, True) when `sensitive` has it.
@@ -284,17 +284,17 @@ class Encoder:
             if name in VOLATILE:  # a value for this call only: not cached
                 volatile_at = len(parts) if volatile_at == -1 else -2
                 parts.append(encoded)
-                version = self._version  # (changed only if a test made it indexed)
+                version = self.version  # (changed only if a test made it indexed)
                 continue
             parts.append(encoded)
-            if self._version == version:
+            if self.version == version:
                 if len(cache) >= _CACHE_LIMIT:
                     cache.clear()
                 cache[field_key] = (validity, encoded)
             else:
-                version = self._version
+                version = self.version
         block = b"".join(parts)
-        if version == start_version and self._version == version and not resized:
+        if version == start_version and self.version == version and not resized:
             if volatile_at < 0:
                 if len(self._blocks) >= _CACHE_LIMIT:
                     self._blocks.clear()
@@ -314,7 +314,7 @@ class Encoder:
         if name not in VOLATILE:
             return None
         shape = self._shapes.get((fields[:at], fields[at + 1 :]))
-        if shape is None or shape.version != self._version or shape.name != name:
+        if shape is None or shape.version != self.version or shape.name != name:
             return None
         raw = value.encode("utf-8", "surrogateescape")
         if unchecked:
@@ -345,7 +345,7 @@ class Encoder:
         if len(shapes) >= _CACHE_LIMIT:
             shapes.clear()
         shapes[(fields[:at], fields[at + 1 :])] = _EncodedShape(
-            self._version,
+            self.version,
             b"".join(parts[:at]),
             name,
             literal[: len(literal) - len(string)],
@@ -364,7 +364,7 @@ class Encoder:
         return encode_integer(low, 5, 0x20) + update if low < final else update
 
     def _encode_field(self, name: str, value: str, never: bool) -> tuple[bytes, int]:
-        """The representation of one field, and the `_version` it is valid for (or _ALWAYS).
+        """The representation of one field, and the `version` it is valid for (or _ALWAYS).
         Inserts the field into the dynamic table if it is to be indexed."""
         if not never:
             index = STATIC_FIELD_INDEX.get((name, value))
@@ -372,14 +372,14 @@ class Encoder:
                 return _INDEXED_STATIC[index], _ALWAYS
             seq = self._field_seq.get((name, value))
             if seq is not None:
-                return encode_integer(self._next_seq - seq + STATIC_COUNT, 7, 0x80), self._version
+                return encode_integer(self._next_seq - seq + STATIC_COUNT, 7, 0x80), self.version
         validity = _ALWAYS
         name_index = STATIC_NAME_INDEX.get(name, 0)
         if not name_index:
             seq = self._name_seq.get(name)
             if seq is not None:
                 name_index = self._next_seq - seq + STATIC_COUNT
-                validity = self._version
+                validity = self.version
         raw_value = value.encode("utf-8", "surrogateescape")
         plain = False
         if never:
@@ -427,7 +427,7 @@ class Encoder:
         return encode_integer(len(raw), 7) + raw
 
     def _insert(self, name: str, value: str, size: int) -> None:
-        self._version += 1
+        self.version += 1
         if size > self._max_size:
             self._evict(self._max_size)  # empties the table (RFC 7541 4.4)
             return

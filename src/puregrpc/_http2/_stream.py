@@ -60,7 +60,10 @@ stream error STREAM_CLOSED (section 5.1), for a local send a `StreamClosedError`
 # The same table as nested lists, for the hot path: TABLE[state][input] -> state, or -1.
 TABLE: list[list[int]] = [[-1] * len(StreamInput) for _ in StreamState]
 for (_state, _input), _next in TRANSITIONS.items():
-    TABLE[_state][_input] = _next
+    TABLE[_state][_input] = int(_next)  # plain ints: faster to compare
+
+
+_IDLE = int(StreamState.IDLE)
 
 
 class ClosedReason(enum.IntEnum):
@@ -94,7 +97,7 @@ class Stream:
 
     def __init__(self, stream_id: int, send_window: int, recv_window: int) -> None:
         self.stream_id = stream_id
-        self.state: int = StreamState.IDLE  # a StreamState; plain int on the hot path
+        self.state: int = _IDLE  # a StreamState as a plain int, faster to compare
         self.send_window = send_window
         self.recv_window = recv_window
         self.recv_unacked = 0
