@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import sys
 from typing import Any
 
 import pytest
@@ -234,3 +235,34 @@ async def test_a_deadline_reaches_a_handler_that_suspended_in_place() -> None:
             assert entered.is_set()
     finally:
         await server.stop()
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="3.12+ starts Tasks eagerly natively")
+async def test_a_stand_in_is_reused_only_when_nobody_kept_it() -> None:
+    kept: list[Any] = []
+    seen: list[tuple[int, int, bool]] = []
+
+    async def handler(keep: bool, cancel: bool) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        seen.append((id(task), task.cancelling(), task.done()))
+        if keep:
+            kept.append(task)
+        if cancel:
+            task.cancel()
+            task.uncancel()
+            task.cancel()  # left pending: finishing in place drops it
+
+    def run(keep: bool, cancel: bool = False) -> None:
+        loop = asyncio.get_running_loop()
+        assert start_eagerly(loop, handler(keep, cancel), contextvars.copy_context()) is None
+
+    await _in_callback(lambda: run(False, cancel=True))
+    await _in_callback(lambda: run(True))
+    await _in_callback(lambda: run(False))
+    await _in_callback(lambda: run(False))
+    assert all(cancelling == 0 and not done for _, cancelling, done in seen)
+    assert seen[1][0] == seen[0][0]  # reused (CPython): nobody kept the first
+    assert seen[2][0] != id(kept[0])  # the kept one is not handed to another call
+    assert seen[3][0] == seen[2][0]
+    assert kept[0].get_loop() is asyncio.get_running_loop()

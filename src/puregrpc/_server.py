@@ -221,6 +221,8 @@ _OK_TRAILERS = (("grpc-status", "0"),)
 _OK = Status(StatusCode.OK)
 _CODE_OK = StatusCode.OK
 _PREFIX_PLAIN = struct.Struct(">BI").pack  # an uncompressed message's prefix
+_new_call: Any = object.__new__
+_copy_context = contextvars.copy_context
 
 
 class _ServerCall(ServicerContext[Any, Any]):
@@ -247,28 +249,27 @@ class _ServerCall(ServicerContext[Any, Any]):
         "task",
     )
 
-    def __init__(self, server: Server, conn: _ServerConnection, stream: GrpcStream) -> None:
-        self.server = server
-        self.conn = conn
-        self.stream = stream
-        self._deadline: float | None = None
-        self.deadline_timer: asyncio.TimerHandle | None = None
-        self.expired = False  # the deadline cancelled the handler
-        self.handler: MethodHandler[Any, Any] | None = None
-        # metadata, path, request_encoding and accept_encodings: set by `parse`, first thing
-        # `start` does (nothing reads them before).
-        self.response_encoding = IDENTITY
-        self.compress_next = True
-        self.last_request_compressed = False
-        self.headers_sent = False
-        self.held_response: bytes | None = None
-        self.ended = False
-        self._cancelled = False
-        self._code = StatusCode.OK
-        self._details = ""
-        self.trailing_metadata = EMPTY
-        self.task: asyncio.Task[None] | None = None
-        self.chain = server._chain
+    # Made by `_ServerConnection.on_request`, which sets every field in place (no __init__: a
+    # call of the class from C would run it in a frame of its own, once per RPC).
+    server: Server
+    conn: _ServerConnection
+    stream: GrpcStream
+    _deadline: float | None
+    deadline_timer: asyncio.TimerHandle | None
+    expired: bool  # the deadline cancelled the handler
+    handler: MethodHandler[Any, Any] | None
+    last_request_compressed: bool
+    headers_sent: bool
+    held_response: bytes | None
+    ended: bool
+    _cancelled: bool
+    task: asyncio.Task[None] | None
+    chain: ServerChain
+    # set by `parse`, first thing `start` does (nothing reads them before)
+    path: str
+    request_encoding: str
+    accept_encodings: frozenset[str]
+    metadata: Metadata
 
     # -- request
     def parse(self) -> Status | None:
@@ -500,7 +501,7 @@ class _ServerCall(ServicerContext[Any, Any]):
         if deadline is not None and deadline <= loop.time():
             self.finish(Status(StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded"))
             return
-        context = contextvars.copy_context()
+        context = _copy_context()
         if deadline is not None:
             context.run(current_deadline.set, deadline)
         stream = self.stream
@@ -749,7 +750,27 @@ class _ServerConnection(GrpcConnection):
         if self.server._stopping:
             stream.reset(ErrorCode.REFUSED_STREAM)
             return
-        call = _ServerCall(self.server, self, stream)
+        server = self.server
+        call = _new_call(_ServerCall)
+        call.server = server
+        call.conn = self
+        call.stream = stream
+        call._deadline = None
+        call.deadline_timer = None
+        call.expired = False
+        call.handler = None
+        call.response_encoding = IDENTITY
+        call.compress_next = True
+        call.last_request_compressed = False
+        call.headers_sent = False
+        call.held_response = None
+        call.ended = False
+        call._cancelled = False
+        call._code = _CODE_OK
+        call._details = ""
+        call.trailing_metadata = EMPTY
+        call.task = None
+        call.chain = server._chain
         stream.on_fail = call.on_stream_failed
         self.calls.add(call)
         self._idle_since = None
@@ -759,10 +780,12 @@ class _ServerConnection(GrpcConnection):
         """Start the calls the batch opened, now that their request messages are here too."""
         starting = self._starting
         if starting:
-            self._starting = []
-            for call in starting:
-                if not call.ended:
-                    call.start()
+            try:
+                for call in starting:
+                    if not call.ended:
+                        call.start()
+            finally:
+                starting.clear()  # (one list for the connection's life)
 
     def call_finished(self, call: _ServerCall) -> None:
         self.calls.discard(call)

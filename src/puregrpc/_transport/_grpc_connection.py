@@ -56,6 +56,7 @@ logger = logging.getLogger("puregrpc.transport")
 _TIMER_INTERVAL = 1.0
 _unpack_prefix = struct.Struct(">BL").unpack_from  # a message's compressed flag and length
 _SHUTDOWN_PING = b"shutdown"
+_new_stream: Any = object.__new__
 
 
 class _FlushAtEndOfBatch:
@@ -141,6 +142,7 @@ class GrpcStream:
         self._queued = 0  # framed octets of complete messages waiting for the reader
         # Called once when the stream fails (reset either way, connection lost).
         self.on_fail: Callable[[BaseException], None] | None = None
+        # (GrpcConnection._on_request_received sets these same fields in place.)
 
     # ------------------------------------------------------------ inbound (from the protocol)
 
@@ -552,17 +554,29 @@ class GrpcConnection(asyncio.Protocol):
             stream._on_data(event.data, event.flow_controlled_length, event.end_stream)
 
     def _on_request_received(self, event: RequestReceived) -> None:
+        # `GrpcStream(...)` with its __init__ inlined: a class called from C runs __init__ in
+        # a frame of its own, once per request (keep the two in step).
         end_stream = event.end_stream
-        stream = GrpcStream(
-            self,
-            event.stream_id,
-            self.max_receive,
-            event.headers,
-            event.stable_headers,
-            event.grpc_timeout,
-            end_stream,
-        )
-        self.streams[event.stream_id] = stream
+        stream_id = event.stream_id
+        stream = _new_stream(GrpcStream)
+        stream.conn = self
+        stream.stream_id = stream_id
+        stream.headers = event.headers
+        stream.stable_headers = event.stable_headers
+        stream.grpc_timeout = event.grpc_timeout
+        stream.trailers = None
+        stream.peer_ended = end_stream
+        stream._max_receive = self.max_receive
+        stream._decoder = None
+        stream._messages = deque()
+        stream._error = None
+        stream._read_error = None
+        stream._waiter = None
+        stream._writable = None
+        stream._unacked = 0
+        stream._queued = 0
+        stream.on_fail = None
+        self.streams[stream_id] = stream
         self.on_request(stream, end_stream)
 
     def _on_response_received(self, event: ResponseReceived) -> None:
