@@ -37,7 +37,6 @@ from ._errors import (
 )
 from ._events import (
     ConnectionTerminated,
-    DataReceived,
     Event,
     Headers,
     InformationalResponseReceived,
@@ -51,10 +50,12 @@ from ._events import (
     SettingsAcknowledged,
     StreamReset,
     TrailersReceived,
+    data_received,
+    request_received,
 )
 from ._hpack import Decoder, Encoder, HeaderListTooLargeError, Split
 from ._settings import PROTOCOL_DEFAULTS, UNLIMITED, SettingCode, check_setting
-from ._stream import TABLE, ClosedReason, Stream, StreamInput, StreamState
+from ._stream import TABLE, ClosedReason, Stream, StreamInput, StreamState, new_stream
 from ._validation import (
     check_request,
     check_response,
@@ -69,6 +70,7 @@ _unpack_setting = struct.Struct(">HL").unpack_from
 _pack_u32 = struct.Struct(">L").pack
 _pack_header = F.FRAME_HEADER.pack  # (length >> 8, length & 0xFF, type, flags, stream id)
 
+_IDLE = int(StreamState.IDLE)
 _OPEN = int(StreamState.OPEN)
 _HALF_CLOSED_LOCAL = int(StreamState.HALF_CLOSED_LOCAL)
 _HALF_CLOSED_REMOTE = int(StreamState.HALF_CLOSED_REMOTE)
@@ -147,7 +149,9 @@ class H2Connection:
         self._out: list[bytes] = []
         self._inbuf = b""
         self._preface_pending = not config.client_side
-        self._peer_settings_seen = False
+        # The only frame type the peer may send next, 0 for any: SETTINGS until its first
+        # SETTINGS (3.4), CONTINUATION while a header block is in progress (4.3).
+        self._frame_gate = _SETTINGS
         self._closed = False  # we sent a connection-ending GOAWAY or the peer's input is done
         # Settings.
         self.local_settings: dict[int, int] = dict(PROTOCOL_DEFAULTS)
@@ -184,7 +188,7 @@ class H2Connection:
         self._send_window = 65535
         self._recv_window = 65535
         self._recv_unacked = 0
-        self._connection_window_target = 65535
+        self._connection_ack_threshold = 65535 // 2  # acknowledged octets are sent back from here
         # Header block in progress (HEADERS without END_HEADERS, then CONTINUATIONs).
         self._hb_stream = 0
         self._hb_flags = 0
@@ -298,7 +302,7 @@ class H2Connection:
         if increase > 0:
             self._out.append(F.build_window_update(0, increase))
             self._recv_window += increase
-            self._connection_window_target = cfg.connection_window_size
+            self._connection_ack_threshold = cfg.connection_window_size // 2
 
     def update_settings(self, changes: dict[int, int]) -> None:
         """Send new SETTINGS; they take effect locally when the peer acknowledges them."""
@@ -419,7 +423,7 @@ class H2Connection:
             )
         self.get_next_available_stream_id()
         self._next_local_id += 2
-        stream = Stream(stream_id, self._peer_initial_window, self._local_initial_window)
+        stream = new_stream(stream_id, self._peer_initial_window, self._local_initial_window)
         self._streams[stream_id] = stream
         self._local_open += 1
         return stream
@@ -527,9 +531,9 @@ class H2Connection:
         out.append(memo.pack_tail(memo.tail_prefix, stream_id, memo.trailer_block))
         stream.send_window -= size
         self._send_window -= size
-        stream.headers_sent = stream.final_headers_sent = stream.local_ended = True
         stream.state = _CLOSED
-        # `_forget`, for a stream the peer opened that holds no pending DATA
+        # `_forget`, for a stream the peer opened that holds no pending DATA (the record is
+        # dropped, so its sent and ended flags are left as they were)
         del self._streams[stream_id]
         self._peer_open -= 1
         recent = self._closed_recent
@@ -599,7 +603,7 @@ class H2Connection:
             return self._send_request_slowly(stream_id, headers, data)
         # IDLE --headers--> OPEN --end--> HALF_CLOSED_LOCAL
         self._next_local_id += 2
-        stream = Stream(stream_id, self._peer_initial_window - size, self._local_initial_window)
+        stream = new_stream(stream_id, self._peer_initial_window - size, self._local_initial_window)
         stream.state = _HALF_CLOSED_LOCAL
         stream.headers_sent = stream.final_headers_sent = stream.local_ended = True
         self._streams[stream_id] = stream
@@ -699,7 +703,7 @@ class H2Connection:
         if length <= 0 or self._closed:
             return
         self._recv_unacked += length
-        if self._recv_unacked >= self._connection_window_target // 2:
+        if self._recv_unacked >= self._connection_ack_threshold:
             self._out.append(F.build_window_update(0, self._recv_unacked))
             self._recv_window += self._recv_unacked
             self._recv_unacked = 0
@@ -808,9 +812,9 @@ class H2Connection:
                 start = pos + 9
                 pos = start + length
                 sid &= 0x7FFFFFFF
-                if self._hb_stream and ftype != _CONTINUATION:
-                    raise ProtocolError("header block interrupted by another frame")
-                if not self._peer_settings_seen and ftype != _SETTINGS:
+                if self._frame_gate and ftype != self._frame_gate:
+                    if self._frame_gate == _CONTINUATION:
+                        raise ProtocolError("header block interrupted by another frame")
                     raise ProtocolError("the first frame from the peer must be SETTINGS")
                 try:
                     if ftype == _DATA:
@@ -820,19 +824,19 @@ class H2Connection:
                             or flags & _PADDED
                             or not 0 < length <= self._recv_window
                             or length > stream.recv_window
-                            or stream.content_length >= 0
-                            or not stream.final_headers_received
+                            or stream.content_length != -1  # -1: final headers, no length
                             or stream.state not in _DATA_STATES
                         ):
                             self._on_data(data, start, length, flags, sid, events)
                             continue
                         # `_on_data` for what passes every check there: not padded, not
-                        # empty, within the windows, no content-length, in a state for DATA.
+                        # empty, within the windows, after final headers without
+                        # content-length, in a state for DATA.
                         self._recv_window -= length
                         self._empty_data_frames = 0
                         stream.recv_window -= length
                         end_stream = flags & _END_STREAM == _END_STREAM
-                        events.append(DataReceived(sid, data[start:pos], length, end_stream))
+                        events.append(data_received(sid, data[start:pos], length, end_stream))
                         if end_stream:
                             if stream.state == _OPEN:
                                 stream.state = _HALF_CLOSED_REMOTE
@@ -947,7 +951,7 @@ class H2Connection:
             ):
                 self.acknowledge_received_data(0, flow_len)
                 raise _StreamError(sid, ErrorCode.PROTOCOL_ERROR, "content-length mismatch")
-        events.append(DataReceived(sid, payload, flow_len, end_stream))
+        events.append(data_received(sid, payload, flow_len, end_stream))
         if end_stream:
             stream.state = nxt = TABLE[stream.state][_RECV_END]
             if nxt == _CLOSED:
@@ -984,6 +988,7 @@ class H2Connection:
             self._on_header_block(sid, flags, fragment, priority_problem, events)
         else:
             self._hb_stream = sid
+            self._frame_gate = _CONTINUATION
             self._hb_flags = flags | (0x100 if priority_problem else 0)
             self._hb_fragments = [fragment]
             self._hb_size = len(fragment)
@@ -1003,6 +1008,7 @@ class H2Connection:
             block = b"".join(self._hb_fragments)
             hb_flags = self._hb_flags
             self._hb_stream = 0
+            self._frame_gate = 0
             self._hb_fragments = []
             self._on_header_block(sid, hb_flags, block, bool(hb_flags & 0x100), events)
 
@@ -1035,7 +1041,7 @@ class H2Connection:
                     # `_first_headers_event` for request headers validated before
                     stream.final_headers_received = True
                     stream.content_length = cached[1]
-                    events.append(RequestReceived(sid, headers, end_stream))
+                    events.append(request_received(sid, headers, end_stream, headers, None))
                     stream.state = _HALF_CLOSED_REMOTE if end_stream else _OPEN
                     return
         else:
@@ -1047,7 +1053,7 @@ class H2Connection:
                 raise _StreamError(sid, ErrorCode.ENHANCE_YOUR_CALM, "header list too large")
         state = stream.state
         event: Event
-        if state == StreamState.IDLE:
+        if state == _IDLE:
             stream.state = _OPEN
             split = self._decoder.split
             if split is not None and not self.client_side:
@@ -1109,7 +1115,7 @@ class H2Connection:
             raise _StreamError(
                 stream.stream_id, ErrorCode.PROTOCOL_ERROR, "content-length mismatch"
             )
-        return RequestReceived(stream.stream_id, headers, end_stream, base, value)
+        return request_received(stream.stream_id, headers, end_stream, base, value)
 
     def _first_headers_event(self, stream: Stream, headers: Headers, end_stream: bool) -> Event:
         sid = stream.stream_id
@@ -1139,7 +1145,7 @@ class H2Connection:
         stream.content_length = length
         if end_stream and length > 0:
             raise _StreamError(sid, ErrorCode.PROTOCOL_ERROR, "content-length mismatch")
-        return RequestReceived(sid, headers, end_stream)
+        return request_received(sid, headers, end_stream, headers, None)
 
     def _open_remote_stream(self, sid: int) -> Stream | None:
         """A header block for a stream we do not hold: open it, or decide it is late or
@@ -1153,7 +1159,7 @@ class H2Connection:
         ):
             return self._open_remote_stream_irregular(sid)
         self._highest_peer_id = sid
-        stream = Stream(sid, self._peer_initial_window, self._local_initial_window)
+        stream = new_stream(sid, self._peer_initial_window, self._local_initial_window)
         self._streams[sid] = stream
         self._peer_open += 1
         return stream
@@ -1182,7 +1188,7 @@ class H2Connection:
         if self._peer_open >= self._max_inbound_streams:
             self._count_reset()
             raise _StreamError(sid, ErrorCode.REFUSED_STREAM, "too many concurrent streams")
-        stream = Stream(sid, self._peer_initial_window, self._local_initial_window)
+        stream = new_stream(sid, self._peer_initial_window, self._local_initial_window)
         self._streams[sid] = stream
         self._peer_open += 1
         return stream
@@ -1259,7 +1265,7 @@ class H2Connection:
             if code == SettingCode.ENABLE_PUSH and value == 1 and self.client_side:
                 raise ProtocolError("a server may not enable push")
             changed[code] = value
-        self._peer_settings_seen = True
+        self._frame_gate = 0  # no header block can be in progress: this is not CONTINUATION
         self._apply_remote(changed)
         self._out.append(F.SETTINGS_ACK)
         self._control_queued += 1

@@ -11,6 +11,8 @@ from ._errors import ErrorCode
 
 Headers = tuple[tuple[str, str], ...]
 
+_new = object.__new__
+
 
 class Event:
     __slots__ = ()
@@ -47,6 +49,24 @@ class RequestReceived(Event):
         self.end_stream = end_stream
         self.stable_headers = headers if stable_headers is None else stable_headers
         self.grpc_timeout = grpc_timeout
+
+
+def request_received(
+    stream_id: int,
+    headers: Headers,
+    end_stream: bool,
+    stable_headers: Headers,
+    grpc_timeout: str | None,
+) -> RequestReceived:
+    """`RequestReceived(...)` for the engine's hot path: without the class call and the
+    `__init__` frame (creating a class instance costs an extra C-level call)."""
+    event: RequestReceived = _new(RequestReceived)
+    event.stream_id = stream_id
+    event.headers = headers
+    event.end_stream = end_stream
+    event.stable_headers = stable_headers
+    event.grpc_timeout = grpc_timeout
+    return event
 
 
 class ResponseReceived(Event):
@@ -95,6 +115,18 @@ class DataReceived(Event):
         self.data = data
         self.flow_controlled_length = flow_controlled_length
         self.end_stream = end_stream
+
+
+def data_received(
+    stream_id: int, data: bytes, flow_controlled_length: int, end_stream: bool
+) -> DataReceived:
+    """`DataReceived(...)` for the engine's hot path, as `request_received`."""
+    event: DataReceived = _new(DataReceived)
+    event.stream_id = stream_id
+    event.data = data
+    event.flow_controlled_length = flow_controlled_length
+    event.end_stream = end_stream
+    return event
 
 
 class StreamReset(Event):

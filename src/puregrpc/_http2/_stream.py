@@ -109,5 +109,32 @@ class Stream:
         self.pending_size = 0
         self.pending_end = False
         self.pending_trailers: tuple[tuple[str, str], ...] | None = None
-        self.content_length = -1  # from the peer's headers; -1 when absent
+        # From the peer's final headers: -1 when they have none, -2 before they came (one
+        # comparison then tells the DATA fast path both).
+        self.content_length = -2
         self.data_received = 0
+
+
+_new = object.__new__
+
+
+def new_stream(stream_id: int, send_window: int, recv_window: int) -> Stream:
+    """`Stream(stream_id, send_window, recv_window)` without the class call and `__init__`
+    frame: streams are created once per RPC, and this is about a third cheaper."""
+    stream: Stream = _new(Stream)
+    stream.stream_id = stream_id
+    stream.state = _IDLE
+    stream.send_window = send_window
+    stream.recv_window = recv_window
+    stream.recv_unacked = 0
+    stream.headers_sent = False
+    stream.final_headers_sent = False
+    stream.final_headers_received = False
+    stream.local_ended = False
+    stream.pending = None
+    stream.pending_size = 0
+    stream.pending_end = False
+    stream.pending_trailers = None
+    stream.content_length = -2
+    stream.data_received = 0
+    return stream
