@@ -599,7 +599,17 @@ SATURATION_US = 8.0
 SATURATION_TIMEOUT_US = 12.0
 CLIENT_VS_GRPCIO_AIO = 3.0
 CLIENT_PEER = "grpcio-aio"
+# (mode, the factor over the best Python peer's throughput it must reach, what it counts)
+THROUGHPUT_VS_BEST_PEER = (
+    ("unary", 10.0, "RPC/s, 64 in flight"),
+    ("server_stream", 5.0, "server-streaming messages/s"),
+    ("pingpong", 1.4, "bidi ping-pong round trips/s"),
+)
 TARGET_KEYS = (
+    "unary_rps_vs_peer",
+    "unary_rps_vs_go",
+    "server_stream_rps_vs_peer",
+    "pingpong_rps_vs_peer",
     "unary_1_p50",
     "unary_100k_mb_per_s",
     "saturation_server_cpu",
@@ -648,8 +658,40 @@ def evaluate_targets(summary: dict[str, Any]) -> list[dict[str, Any]]:
     def us(value: float | None, digits: int = 1) -> str:
         return "-" if value is None else f"{value:,.{digits}f} us"
 
+    def rate(value: float | None) -> str:
+        return "-" if value is None else f"{value:,.0f}/s"
+
     rows: list[dict[str, Any]] = []
     for ours in (o for o in OURS if o in servers):
+        for mode, factor, what in THROUGHPUT_VS_BEST_PEER:
+            mine = server(ours, mode, "throughput")
+            peers = [(v, p) for p in PYTHON_PEERS if (v := server(p, mode, "throughput"))]
+            best = max(peers) if peers else None
+            ratio = mine / best[0] if mine is not None and best else None
+            rows.append(
+                row(
+                    f"{mode}_rps_vs_peer",
+                    f"{what}: at least {factor:g}x the best Python peer's",
+                    ours,
+                    f"{rate(mine)} vs " + (f"{best[1]} {rate(best[0])}" if best else "-"),
+                    ratio,
+                    f">= {factor:g}x",
+                    None if ratio is None else ratio >= factor,
+                )
+            )
+        mine, go = server(ours, "unary", "throughput"), server(GO_SERVER, "unary", "throughput")
+        ratio = mine / go if mine is not None and go else None
+        rows.append(
+            row(
+                "unary_rps_vs_go",
+                "RPC/s, 64 in flight: at least grpc-go's own under the same load generator",
+                ours,
+                f"{rate(mine)} vs grpc-go {rate(go)}",
+                ratio,
+                ">= 1x",
+                None if ratio is None else ratio >= 1.0,
+            )
+        )
         mine, go = server(ours, "unary_1", "p50_us"), server(GO_SERVER, "unary_1", "p50_us")
         ratio = mine / go if mine is not None and go else None
         rows.append(

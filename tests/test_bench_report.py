@@ -27,10 +27,14 @@ def _summary(
     saturation: dict[str, float],
     saturation_timeout: dict[str, float],
     client_rps: dict[str, float],
+    throughput: dict[str, dict[str, float]] | None = None,
 ) -> dict[str, Any]:
     servers: dict[str, Any] = {}
     for name in grpc_bench.SERVERS:
         modes: dict[str, Any] = {}
+        for mode, rates in (throughput or {}).items():
+            if name in rates:
+                modes[mode] = {"throughput": _spread(rates[name])}
         if name in p50:
             modes["unary_1"] = {"p50_us": p50[name]}
         if name in mb_per_s:
@@ -62,8 +66,19 @@ def test_targets_met_and_not_met() -> None:
         saturation={"puregrpc": 7.5, "puregrpc-uvloop": 8.5, "grpc-go": 5.0},
         saturation_timeout={"puregrpc": 12.0, "puregrpc-uvloop": 12.5, "grpc-go": 6.0},
         client_rps={"puregrpc": 31_000.0, "puregrpc-uvloop": 29_000.0, "grpcio-aio": 10_000.0},
+        throughput={
+            "unary": {"puregrpc": 100_000.0, "grpcio-sync": 9_000.0, "grpc-go": 90_000.0},
+            "pingpong": {"puregrpc": 30_000.0, "grpclib": 20_000.0, "grpcio-aio": 22_000.0},
+        },
     )
     rows = grpc_bench.evaluate_targets(summary)
+    unary = _by(rows, "unary_rps_vs_peer", "puregrpc")
+    assert unary["ratio"] == pytest.approx(100 / 9) and unary["met"] is True
+    assert "grpcio-sync" in unary["measured"]
+    assert _by(rows, "unary_rps_vs_go", "puregrpc")["met"] is True
+    pingpong = _by(rows, "pingpong_rps_vs_peer", "puregrpc")
+    assert pingpong["ratio"] == pytest.approx(30 / 22) and pingpong["met"] is False
+    assert _by(rows, "server_stream_rps_vs_peer", "puregrpc")["met"] is None  # not measured
     assert [r["key"] for r in rows] == sorted(
         (r["key"] for r in rows), key=grpc_bench.TARGET_KEYS.index
     )
