@@ -38,6 +38,7 @@ $(VENV)/.installed-bench: $(STAMP)
 	touch $@
 
 bench: $(VENV)/.installed-bench
+	.ci/system-packages valgrind
 	$(BIN)/python bench/engine_bench.py
 	$(BIN)/python bench/grpc_bench.py
 	$(BIN)/python bench/memory_bench.py
