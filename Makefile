@@ -42,7 +42,7 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/python bench/engine_bench.py
 	$(BIN)/python bench/grpc_bench.py
 	$(BIN)/python bench/memory_bench.py
-	$(BIN)/python bench/replay_bench.py --callgrind
+	$(BIN)/python bench/replay_bench.py --callgrind --layers
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .mypy_cache .pytest_cache .ruff_cache .hypothesis

@@ -158,8 +158,77 @@ class _DroppingTransport:
         pass
 
 
-def replay(capture: Path, gen: Path, reps: int) -> dict[str, Any]:
-    """CPU microseconds per RPC for each of `reps` replays of `capture`."""
+LAYERS = ("engine", "transport", "transport+protobuf", "server")
+"""What answers the replayed requests: the bare HTTP/2 engine (`send_response` on each request's
+last DATA), the gRPC transport (a `GrpcConnection` echoing each message, with or without
+parsing and building the protobuf messages as the handler does), or the real server. The
+differences between them give the cost of each layer."""
+
+_RESPONSE_HEADERS = (
+    (":status", "200"),
+    ("content-type", "application/grpc"),
+    ("grpc-accept-encoding", "identity,deflate,gzip"),
+)
+_OK_TRAILERS = (("grpc-status", "0"),)
+
+
+class _EngineOnly:
+    """A bare server engine answering each request with `send_response`."""
+
+    def __init__(self) -> None:
+        from puregrpc._http2 import H2Config, H2Connection
+
+        self.h2 = H2Connection(H2Config(client_side=False))
+        self.h2.initiate_connection()
+        self.h2.data_to_send()
+
+    def data_received(self, data: bytes) -> None:
+        from puregrpc._http2 import DataReceived
+
+        h2 = self.h2
+        for event in h2.receive_data(data):
+            if type(event) is DataReceived and event.end_stream:
+                h2.acknowledge_received_data(event.stream_id, event.flow_controlled_length)
+                h2.send_response(event.stream_id, _RESPONSE_HEADERS, event.data, _OK_TRAILERS)
+        h2.data_to_send()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        pass
+
+
+def _transport_only(pb2: Any | None) -> Any:
+    """A `GrpcConnection` answering each unary request itself, after the batch."""
+    from puregrpc._http2 import H2Config
+    from puregrpc._transport._grpc_connection import GrpcConnection, GrpcStream
+    from puregrpc._wire import frame_message
+
+    class TransportOnly(GrpcConnection):
+        def __init__(self) -> None:
+            super().__init__(H2Config(client_side=False), 4 << 20)
+            self.pending: list[GrpcStream] = []
+
+        def on_request(self, stream: GrpcStream, end_stream: bool) -> None:
+            self.pending.append(stream)
+
+        def after_events(self) -> None:
+            pending, self.pending = self.pending, []
+            for stream in pending:
+                message = stream.take_sole_message()
+                if message is None:
+                    continue
+                payload = message[1]
+                if pb2 is not None:
+                    payload = pb2.Payload(body=pb2.Payload.FromString(payload).body)
+                    payload = payload.SerializeToString()
+                stream.send_response(_RESPONSE_HEADERS, frame_message(payload), _OK_TRAILERS)
+
+    conn = TransportOnly()
+    conn.connection_made(_DroppingTransport())  # type: ignore[arg-type]
+    return conn
+
+
+def replay(capture: Path, gen: Path, reps: int, layer: str = "server") -> dict[str, Any]:
+    """CPU microseconds per RPC for each of `reps` replays of `capture`, answered by `layer`."""
     import puregrpc_server
 
     import puregrpc
@@ -174,9 +243,17 @@ def replay(capture: Path, gen: Path, reps: int) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
         done: asyncio.Future[dict[str, Any]] = loop.create_future()
 
-        def once() -> tuple[float, int]:
+        def connect() -> Any:
+            if layer == "engine":
+                return _EngineOnly()
+            if layer.startswith("transport"):
+                return _transport_only(pb2 if layer.endswith("protobuf") else None)
             conn = _ServerConnection(server, server._h2_config)
             conn.connection_made(_DroppingTransport())  # type: ignore[arg-type]
+            return conn
+
+        def once() -> tuple[float, int]:
+            conn = connect()
             start = time.process_time()
             for chunk in chunks:
                 conn.data_received(chunk)
@@ -208,9 +285,9 @@ CALLGRIND_CHUNKS = 100
 """Chunks of a capture replayed under callgrind (some 3,000-6,000 RPCs; it runs ~50x slower)."""
 
 
-def instructions_per_rpc(capture: Path, gen: Path) -> float | None:
+def instructions_per_rpc(capture: Path, gen: Path, layer: str = "server") -> float | None:
     """(Ir of 3 replays - Ir of 1) / (2 * RPCs) of the capture's first CALLGRIND_CHUNKS
-    chunks, under callgrind; None without valgrind."""
+    chunks answered by `layer`, under callgrind; None without valgrind."""
     valgrind = shutil.which("valgrind")
     if valgrind is None:
         return None
@@ -233,6 +310,8 @@ def instructions_per_rpc(capture: Path, gen: Path) -> float | None:
                 str(gen),
                 "--reps",
                 str(reps),
+                "--layer",
+                layer,
             ],
             capture_output=True,
             text=True,
@@ -258,19 +337,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--gen", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--record-server", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--replay-only", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--layer", choices=LAYERS, default="server", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--layers",
+        action="store_true",
+        help="with --callgrind: also instructions per RPC of each layer on the raw load",
+    )
     args = parser.parse_args(argv)
     gen = args.gen or python_code()
     if args.record_server:
         serve_and_record(args.record_server, gen)
         return 0
     if args.replay_only:
-        print(json.dumps(replay(args.replay_only, gen, args.reps)))
+        print(json.dumps(replay(args.replay_only, gen, args.reps, args.layer)))
         return 0
     loads = [load for load in args.loads.split(",") if load]
     unknown = set(loads) - set(LOADS)
     if unknown:
         parser.error(f"unknown loads: {', '.join(sorted(unknown))}")
     rows: list[dict[str, Any]] = []
+    layers: dict[str, float | None] = {}
     with tempfile.TemporaryDirectory(prefix="puregrpc-replay-") as scratch:
         folder = args.keep or Path(scratch)
         folder.mkdir(parents=True, exist_ok=True)
@@ -290,9 +376,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 }
             )
             print(render([rows[-1]], header=len(rows) == 1), end="", flush=True)
+            if load == "raw" and args.callgrind and args.layers:
+                layers = {layer: instructions_per_rpc(capture, gen, layer) for layer in LAYERS}
+                print(render_layers(layers), end="", flush=True)
     if not args.no_write:
         date = datetime.date.today().isoformat()
-        report = {"date": date, "python": platform.python_version(), "loads": rows}
+        report: dict[str, Any] = {"date": date, "python": platform.python_version(), "loads": rows}
+        if layers:
+            report["layers"] = layers
         RESULTS.mkdir(exist_ok=True)
         (RESULTS / f"{date}-replay.json").write_text(json.dumps(report, indent=2) + "\n")
         (RESULTS / f"{date}-replay.md").write_text(
@@ -300,9 +391,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             "Server CPU per unary RPC on recorded traffic replayed in-process "
             "(`bench/replay_bench.py`; 64 calls in flight when recorded, CPython "
             f"{report['python']}). Instructions from callgrind do not depend on the "
-            "machine's load; microseconds do.\n\n" + render(rows)
+            "machine's load; microseconds do.\n\n" + render(rows) + render_layers(layers)
         )
     return 0
+
+
+def render_layers(layers: dict[str, float | None]) -> str:
+    """The raw load's instructions per RPC by layer, each with what it adds to the one before."""
+    if not layers or any(value is None for value in layers.values()):
+        return ""
+    lines = ["", "Raw load, instructions per RPC by what answers the requests:", ""]
+    lines += ["| answered by | instructions/RPC | added by this layer |", "|---|---|---|"]
+    previous = 0.0
+    for layer in LAYERS:
+        value = layers[layer] or 0.0
+        lines.append(f"| {layer} | {value:,.0f} | {value - previous:,.0f} |")
+        previous = value
+    return "\n".join(lines) + "\n"
 
 
 def render(rows: Sequence[dict[str, Any]], header: bool = True) -> str:
