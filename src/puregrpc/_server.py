@@ -9,7 +9,6 @@ import logging
 import os
 import random
 import ssl
-import struct
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, Generic, NoReturn, TypeVar, cast
 
@@ -220,7 +219,6 @@ _PLAIN_RESPONSE_HEADERS = (
 _OK_TRAILERS = (("grpc-status", "0"),)
 _OK = Status(StatusCode.OK)
 _CODE_OK = StatusCode.OK
-_PREFIX_PLAIN = struct.Struct(">BI").pack  # an uncompressed message's prefix
 _new_call: Any = object.__new__
 _copy_context = contextvars.copy_context
 
@@ -278,6 +276,7 @@ class _ServerCall(ServicerContext[Any, Any]):
         stream = self.stream
         headers = stream.stable_headers
         hit = conn._heads.get(id(headers)) if headers is not None else None
+        # The identity hit inline (every call of a repeated header list); request_head otherwise.
         head = hit[1] if hit is not None and hit[0] is headers else conn.request_head(stream)
         timeout = stream.grpc_timeout
         self.path = head.path
@@ -566,26 +565,16 @@ class _ServerCall(ServicerContext[Any, Any]):
         """`run` for a unary call without interceptor hooks whose request is decoded."""
         try:
             response = await handler.behaviour(request, self)
-            if response is None:
-                if self._code == StatusCode.OK:
-                    raise AbortError(Status(StatusCode.INTERNAL, "handler returned no response"))
-            elif self.headers_sent or self.response_encoding != IDENTITY or self.ended:
+            if not self._hold_response(handler, response):
                 await self.write_response(response)
-            else:
-                serialize = handler.response_serializer
-                payload = serialize(response) if serialize is not None else bytes(response)
-                self.held_response = _PREFIX_PLAIN(0, len(payload)) + payload
         except BaseException as exc:
             status = self._status_after(exc)
         else:
-            if self._code is _CODE_OK and not self._details and self.trailing_metadata is EMPTY:
-                held = self.held_response
-                if held is not None and not self.chain.on_end:
-                    self._finish_ok(held)
-                    return
-                status = _OK
-            else:
-                status = Status(self._code, self._details, self.trailing_metadata)
+            held = self.held_response
+            if held is not None and self._ok_as_is() and not self.chain.on_end:
+                self._finish_ok(held)
+                return
+            status = self._status_now()
         if status is not None:
             self.finish(status)
         elif not self.ended:
@@ -608,6 +597,7 @@ class _ServerCall(ServicerContext[Any, Any]):
         except UsageError:  # W11
             stream.reset(ErrorCode.INTERNAL_ERROR)
         finally:
+            # `_release`, without the call when other calls are still running (the common case).
             if self.deadline_timer is not None:
                 self.deadline_timer.cancel()
                 self.deadline_timer = None
@@ -617,9 +607,13 @@ class _ServerCall(ServicerContext[Any, Any]):
             if not calls:
                 conn.call_finished(self)
 
+    def _ok_as_is(self) -> bool:
+        """Whether the handler left its status alone: OK, no details, no trailing metadata."""
+        return self._code is _CODE_OK and not self._details and self.trailing_metadata is EMPTY
+
     def _status_now(self) -> Status:
         """The status of a handler that returned: what it set on its context."""
-        if self._code == StatusCode.OK and not self._details and self.trailing_metadata is EMPTY:
+        if self._ok_as_is():
             return _OK
         return Status(self._code, self._details, self.trailing_metadata)
 
@@ -673,22 +667,30 @@ class _ServerCall(ServicerContext[Any, Any]):
                 await self.write_response(response)
             return
         response = await behaviour(request, context)
+        if not self._hold_response(handler, response):
+            await self.write_response(response)
+
+    def _hold_response(self, handler: MethodHandler[Any, Any], response: Any) -> bool:
+        """Keep a unary handler's response to go out with the trailers, as one engine operation
+        (`finish`); False when it must be written now (`write_response`): headers already sent,
+        compression or response interceptors apply, or the call ended. No response is an error
+        unless the handler set a status."""
         if response is None:
             if self._code == StatusCode.OK:
                 raise AbortError(Status(StatusCode.INTERNAL, "handler returned no response"))
-        elif (
+            return True
+        if (
             self.headers_sent
             or self.response_encoding != IDENTITY
             or self.chain.on_response
             or self.ended
         ):
-            await self.write_response(response)
-        else:
-            # Held back to go out with the trailers, as one engine operation (finish).
-            serialize = handler.response_serializer
-            self.held_response = frame_message(
-                serialize(response) if serialize is not None else bytes(response), False
-            )
+            return False
+        serialize = handler.response_serializer
+        self.held_response = frame_message(
+            serialize(response) if serialize is not None else bytes(response)
+        )
+        return True
 
     def on_stream_failed(self, error: BaseException) -> None:
         """The client reset the stream or the connection died: cancel the handler (W25)."""
