@@ -1,15 +1,23 @@
 # The newcomer's contract: `make demo` and `make test` do all set-up themselves.
+# PYTHON names the interpreter and VENV its virtualenv; CI keeps one per interpreter
+# (`make test PYTHON=/opt/python3.13/bin/python3.13 VENV=.venv-3.13`, see .ci/run).
 PYTHON ?= python3
-VENV := .venv
+VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Whether the venv's interpreter is free-threaded (CPython built with --disable-gil, 3.13t).
+FREE_THREADED = $(BIN)/python -c 'import sys, sysconfig; \
+	sys.exit(0 if sysconfig.get_config_var("Py_GIL_DISABLED") else 1)'
 
 .PHONY: venv demo demo-http2 test lint types unit bench clean
 
+# The `dev-gil-only` extra (grpcio and the other packages with no free-threaded wheels) is left
+# out on a free-threaded interpreter; the tests that need it skip there, saying why.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	if $(FREE_THREADED); then extras=dev; else extras=dev,dev-gil-only; fi; \
+		$(BIN)/python -m pip install -q -e ".[$$extras]"
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -25,8 +33,14 @@ lint: $(STAMP)
 	$(BIN)/ruff check --no-cache .
 	$(BIN)/ruff format --no-cache --check .
 
+# mypy checks tests/ and interop/ against grpcio's packages, which a free-threaded interpreter
+# cannot install: there it says so and checks nothing (the same code and the same
+# `python_version` are checked on the interpreters with a GIL).
 types: $(STAMP)
-	$(BIN)/mypy
+	if $(FREE_THREADED); then \
+		echo "make types: skipped on free-threaded $$($(BIN)/python -VV): mypy needs grpcio," \
+			"grpcio-reflection and grpcio-health-checking, which have no wheels for it"; \
+	else $(BIN)/mypy; fi
 
 unit: $(STAMP)
 	$(BIN)/pytest
@@ -34,7 +48,7 @@ unit: $(STAMP)
 test: lint types unit
 
 $(VENV)/.installed-bench: $(STAMP)
-	$(BIN)/python -m pip install -q -e '.[dev,bench]'
+	$(BIN)/python -m pip install -q -e '.[dev,dev-gil-only,bench]'
 	touch $@
 
 bench: $(VENV)/.installed-bench
