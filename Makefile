@@ -11,12 +11,13 @@ FREE_THREADED = $(BIN)/python -c 'import sys, sysconfig; \
 
 .PHONY: venv demo demo-http2 test lint types unit cov bench clean
 
-# The `dev-gil-only` extra (grpcio and the other packages with no free-threaded wheels) is left
-# out on a free-threaded interpreter; the tests that need it skip there, saying why.
+# The `dev-gil-only` extra (grpcio, mypy and the other packages with no free-threaded wheels) is
+# replaced by `dev-free-threaded` on a free-threaded interpreter; tests needing what is missing
+# skip there, saying why.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	if $(FREE_THREADED); then extras=dev; else extras=dev,dev-gil-only; fi; \
+	if $(FREE_THREADED); then extras=dev,dev-free-threaded; else extras=dev,dev-gil-only; fi; \
 		$(BIN)/python -m pip install -q -e ".[$$extras]"
 	touch $(STAMP)
 
@@ -33,13 +34,13 @@ lint: $(STAMP)
 	$(BIN)/ruff check --no-cache .
 	$(BIN)/ruff format --no-cache --check .
 
-# mypy checks tests/ and interop/ against grpcio's packages, which a free-threaded interpreter
-# cannot install: there it says so and checks nothing (the same code and the same
-# `python_version` are checked on the interpreters with a GIL).
+# A free-threaded interpreter can install neither mypy (its librt has no such wheels) nor the
+# grpcio packages it checks tests/ and interop/ against: there `make types` says so and checks
+# nothing (the same code, with the same `python_version`, is checked where there is a GIL).
 types: $(STAMP)
 	if $(FREE_THREADED); then \
-		echo "make types: skipped on free-threaded $$($(BIN)/python -VV): mypy needs grpcio," \
-			"grpcio-reflection and grpcio-health-checking, which have no wheels for it"; \
+		echo "make types: skipped on free-threaded $$($(BIN)/python -V): mypy (librt) and" \
+			"grpcio have no wheels for it; make types runs on 3.11 and 3.13"; \
 	else $(BIN)/mypy; fi
 
 unit: $(STAMP)
