@@ -14,7 +14,8 @@ from grpc_util import EchoService
 import puregrpc
 from puregrpc import RpcError, StatusCode
 from puregrpc._http2 import _frames as F
-from puregrpc._transport import _keepalive
+from puregrpc._client import channel as client_channel
+from puregrpc._transport import keepalive
 
 Echo = puregrpc.UnaryUnaryMultiCallable[bytes, bytes]
 
@@ -22,8 +23,8 @@ Echo = puregrpc.UnaryUnaryMultiCallable[bytes, bytes]
 @pytest.fixture
 def fast_keepalive(monkeypatch: pytest.MonkeyPatch) -> None:
     """Lift the 10 s floor of K1 so keepalive can be tested in seconds."""
-    monkeypatch.setattr(_keepalive, "MIN_KEEPALIVE_TIME", 0.0)
-    monkeypatch.setattr(puregrpc._channel, "MIN_KEEPALIVE_TIME", 0.0)
+    monkeypatch.setattr(keepalive, "MIN_KEEPALIVE_TIME", 0.0)
+    monkeypatch.setattr(client_channel, "MIN_KEEPALIVE_TIME", 0.0)
 
 
 async def _server(**options: float | bool | None) -> tuple[puregrpc.Server, int]:
@@ -82,12 +83,12 @@ async def test_server_ends_a_connection_that_pings_too_often() -> None:
             f"127.0.0.1:{port}", keepalive_time=0.5, keepalive_without_calls=True
         ) as channel:
             assert await channel.unary_unary("/test.Echo/Unary")(b"x") == b"x"
-            conn = channel._conn
+            conn = channel._subchannels[0]._conn
             assert conn is not None
             await asyncio.wait_for(conn.wait_closed(), 15)
             assert conn.goaway_received
-            assert channel._keepalive is not None
-            assert channel._keepalive.time == 1.0
+            assert channel._subchannels[0]._keepalive is not None
+            assert channel._subchannels[0]._keepalive.time == 1.0
             # The channel reconnects for the next call.
             assert await channel.unary_unary("/test.Echo/Unary")(b"y") == b"y"
     finally:
@@ -133,12 +134,12 @@ async def test_idle_connections_are_closed_and_replaced() -> None:
         async with puregrpc.Channel(f"127.0.0.1:{port}") as channel:
             echo = channel.unary_unary("/test.Echo/Unary")
             assert await echo(b"1") == b"1"
-            first = channel._conn
+            first = channel._subchannels[0]._conn
             assert first is not None
             await asyncio.wait_for(first.wait_closed(), 5)
             assert first.goaway_received
             assert await echo(b"2") == b"2"
-            assert channel._conn is not first
+            assert channel._subchannels[0]._conn is not first
     finally:
         await server.stop()
 
@@ -181,7 +182,7 @@ async def test_connections_are_retired_at_max_age_and_calls_cut_after_the_grace(
         async with puregrpc.Channel(f"127.0.0.1:{port}") as channel:
             echo = channel.unary_unary("/test.Echo/Unary")
             assert await echo(b"1") == b"1"
-            first = channel._conn
+            first = channel._subchannels[0]._conn
             assert first is not None
             stuck = asyncio.ensure_future(_echo(echo, b"sleep"))
             await asyncio.wait_for(first.wait_closed(), 10)
@@ -190,6 +191,6 @@ async def test_connections_are_retired_at_max_age_and_calls_cut_after_the_grace(
                 await stuck
             assert caught.value.code() == StatusCode.UNAVAILABLE
             assert await echo(b"2") == b"2"
-            assert channel._conn is not first
+            assert channel._subchannels[0]._conn is not first
     finally:
         await server.stop()

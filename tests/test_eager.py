@@ -13,7 +13,7 @@ import pytest
 
 import puregrpc
 from puregrpc import RpcError, ServicerContext, StatusCode
-from puregrpc._eager import start_eagerly
+from puregrpc._server.eager import start_eagerly
 
 Ctx = ServicerContext[bytes, bytes]
 marker: contextvars.ContextVar[str] = contextvars.ContextVar("marker", default="unset")

@@ -71,16 +71,16 @@ async def test_server_compresses_only_what_the_client_accepts() -> None:
         async with puregrpc.Channel(f"127.0.0.1:{port}") as channel:
             call = channel.unary_unary("/test.F/Big")(b"")
             assert await call == b"z" * 10_000
-            assert call._response_encoding == "gzip"  # the response headers said so
+            assert call._attempt is not None and call._attempt.response_encoding == "gzip"  # the response headers said so
             stream = channel.unary_stream("/test.F/Streamed")(b"")
             assert [m async for m in stream] == [b"a" * 1000, b"b" * 1000, b"c" * 1000]
-            assert stream._response_encoding == "deflate"
+            assert stream._attempt is not None and stream._attempt.response_encoding == "deflate"
         async with puregrpc.Channel(f"127.0.0.1:{port}") as channel:
             # A client that accepts only identity gets identity (C7).
-            channel._request_headers = _identity_only(channel._request_headers)  # type: ignore[method-assign]
+            channel._request_headers.build = _identity_only(channel._request_headers.build)  # type: ignore[method-assign]
             call = channel.unary_unary("/test.F/Big")(b"")
             assert await call == b"z" * 10_000
-            assert call._response_encoding == "identity"
+            assert call._attempt is not None and call._attempt.response_encoding == "identity"
     finally:
         await server.stop()
 

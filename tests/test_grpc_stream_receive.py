@@ -12,8 +12,10 @@ import pytest
 from h2util import REQUEST, RESPONSE, TRAILERS, connected_pair
 
 from puregrpc._http2 import H2Config
-from puregrpc._transport._grpc_connection import GrpcConnection, GrpcStream
-from puregrpc._wire import FramingError, MessageTooLargeError, frame_message
+from puregrpc._transport.connection import GrpcConnection
+from puregrpc._transport.stream import GrpcStream
+from puregrpc._vocab.errors import FramingError, MessageTooLargeError
+from puregrpc._wire.framing import frame_message
 
 
 class _Sink(asyncio.Transport):

@@ -13,29 +13,21 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from puregrpc._compression import (
-    ACCEPT_ENCODING,
-    CODECS,
-    IDENTITY,
-    DecompressedTooLargeError,
-    parse_accept,
-)
-from puregrpc._deadline import TimeoutFormatError, decode_timeout, encode_timeout
+from puregrpc._wire.compression import ACCEPT_ENCODING, CODECS, IDENTITY, parse_accept_encoding
+
+from puregrpc._vocab.errors import DecompressedTooLargeError
+from puregrpc._vocab.errors import TimeoutFormatError
+from puregrpc._vocab.deadline import decode_timeout, encode_timeout
 from puregrpc._http2 import ErrorCode
-from puregrpc._metadata import Metadata, MetadataError, check_key, check_pair, decode_binary
-from puregrpc._status import StatusCode, status_code
-from puregrpc._target import DEFAULT_PORT, TargetError, parse_target
-from puregrpc._wire import (
-    PREFIX_SIZE,
-    FramingError,
-    MessageDecoder,
-    MessageTooLargeError,
-    decode_message,
-    encode_message,
-    frame_message,
-    status_for_http,
-    status_for_reset,
-)
+from puregrpc._vocab.metadata import Metadata, check_key, check_pair, decode_binary
+from puregrpc._vocab.errors import MetadataError
+from puregrpc._vocab.codes import StatusCode, status_code
+from puregrpc._wire.targets import DEFAULT_PORT, parse_target
+from puregrpc._vocab.errors import TargetError
+from puregrpc._wire.framing import PREFIX_SIZE, MessageDecoder, frame_message
+from puregrpc._vocab.errors import FramingError, MessageTooLargeError
+from puregrpc._wire.status_text import decode_message, encode_message
+from puregrpc._wire.status_mapping import status_for_http, status_for_reset
 
 # --------------------------------------------------------------------------- W5 grpc-timeout
 
@@ -440,10 +432,10 @@ def test_codec_corrupt_or_truncated_input_raises(name: str) -> None:
 
 
 def test_accept_encoding_lists_identity_and_every_codec() -> None:
-    listed = parse_accept(ACCEPT_ENCODING)
+    listed = parse_accept_encoding(ACCEPT_ENCODING)
     assert listed == {IDENTITY, "gzip", "deflate"}
-    assert parse_accept(None) == {IDENTITY}
-    assert parse_accept(" gzip , ,snappy") == {"gzip", "snappy"}
+    assert parse_accept_encoding(None) == {IDENTITY}
+    assert parse_accept_encoding(" gzip , ,snappy") == {"gzip", "snappy"}
 
 
 # --------------------------------------------------------------------------- N1-N3 targets

@@ -16,7 +16,7 @@ from puregrpc._http2 import (
     H2Connection,
     PingAckReceived,
 )
-from puregrpc._wire import frame_message
+from puregrpc._wire.framing import frame_message
 
 HEADERS = (
     (":method", "POST"),

@@ -13,7 +13,7 @@ from google.protobuf import timestamp_pb2
 import puregrpc
 from puregrpc import protos
 from puregrpc._codegen import generate
-from puregrpc._handlers import Cardinality
+from puregrpc._server.handlers import Cardinality
 
 PROTO_DIR = Path(__file__).parent / "cli"
 ECHO = PROTO_DIR / "echo.proto"

@@ -23,10 +23,12 @@ from puregrpc import (
     Status,
     StatusCode,
 )
-from puregrpc._channel import _MIN_COMPACT, UnaryUnaryCall, _timeout_text
-from puregrpc._deadline import decode_timeout, encode_timeout
-from puregrpc._interceptors import ClientChain
-from puregrpc._wire import frame_message
+from puregrpc._client.deadlines import _MIN_COMPACT
+from puregrpc._client.call import UnaryUnaryCall
+from puregrpc._wire.request_head import timeout_text
+from puregrpc._vocab.deadline import decode_timeout, encode_timeout
+from puregrpc._client.interceptors import ClientChain
+from puregrpc._wire.framing import frame_message
 
 Ctx = ServicerContext[bytes, bytes]
 PATHS = ["fast", "general"]
@@ -102,7 +104,7 @@ async def serving(
 
 def on_fast_path(call: UnaryUnaryCall[Any, Any]) -> bool:
     """Whether the fast path opened the call's stream (the general path starts it in `_start`)."""
-    return call._stream is not None and call._started is None
+    return call._attempt is not None and call._started is None
 
 
 async def _await(call: UnaryUnaryCall[Any, Any]) -> Any:
@@ -304,7 +306,7 @@ async def test_request_headers_are_one_tuple_per_combination() -> None:
     "seconds", [1.0, 1.0000001, 2.5, 9.99999, 59.0, 3600.25, 99_998.9, 0.5, 1.5e-6, 1e6]
 )
 def test_timeout_text_never_says_less_than_the_timeout(seconds: float) -> None:
-    text = _timeout_text(seconds)
+    text = timeout_text(seconds)
     if 1.0 <= seconds < 99_999.0:
         assert text.endswith("m")
         assert seconds * 1000 <= int(text[:-1]) < seconds * 1000 + 1

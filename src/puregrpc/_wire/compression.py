@@ -6,6 +6,8 @@ import gzip
 import zlib
 from collections.abc import Callable
 
+from .._vocab.errors import DecompressedTooLargeError
+
 IDENTITY = "identity"
 
 
@@ -24,10 +26,6 @@ class Codec:
         self.compress = compress
         # decompress(data, max_size) raises DecompressedTooLarge beyond max_size.
         self.decompress = decompress
-
-
-class DecompressedTooLargeError(Exception):
-    """A compressed message inflates beyond the receive limit (RESOURCE_EXHAUSTED)."""
 
 
 def _inflate(wbits: int) -> Callable[[bytes, int], bytes]:
@@ -55,7 +53,26 @@ CODECS: dict[str, Codec] = {
 ACCEPT_ENCODING = ",".join([IDENTITY, *CODECS])
 
 
-def parse_accept(value: str | None) -> frozenset[str]:
+IDENTITY_ONLY = frozenset({IDENTITY})
+
+
+def parse_accept_encoding(value: str | None) -> frozenset[str]:
+    """The codings a `grpc-accept-encoding` value names (C6); identity alone when absent."""
     if not value:
-        return frozenset({IDENTITY})
+        return IDENTITY_ONLY
     return frozenset(part.strip() for part in value.split(",") if part.strip())
+
+
+def is_supported(name: str) -> bool:
+    """Whether we can compress and decompress with `name` (identity included)."""
+    return name == IDENTITY or name in CODECS
+
+
+def check_compression(name: str | None) -> str:
+    """`name` (None means identity) if we support it; ValueError for an unknown coding, as the
+    API must refuse it up front rather than fail every call."""
+    if name is None:
+        return IDENTITY
+    if not is_supported(name):
+        raise ValueError(f"unknown compression {name!r}")
+    return name

@@ -12,6 +12,8 @@ import binascii
 import re
 from collections.abc import Iterable, Iterator, Sequence
 
+from .errors import MetadataError
+
 MetadataValue = str | bytes
 MetadataLike = Iterable[tuple[str, MetadataValue]]
 
@@ -39,10 +41,6 @@ RESERVED = frozenset(
         "proxy-connection",
     }
 )
-
-
-class MetadataError(ValueError):
-    """A metadata key or value that gRPC does not allow."""
 
 
 def check_key(key: str) -> None:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import enum
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-if TYPE_CHECKING:
-    from ._server import ServicerContext
+from .context import ServicerContext
 
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")

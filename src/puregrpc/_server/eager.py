@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-import weakref
 from collections.abc import Coroutine, Generator
 from contextvars import Context
 from typing import Any
@@ -120,14 +119,6 @@ async def _drive(coro: Coroutine[Any, Any, Any], pending: Any) -> Any:
 _enter_task: Any = getattr(asyncio.tasks, "_enter_task", None)
 _leave_task: Any = getattr(asyncio.tasks, "_leave_task", None)
 
-# Stand-ins nobody kept, for the next calls run in place. Whether anybody kept one (a handler
-# that stored `current_task()`, a weak reference) is told by its reference count, which only
-# CPython has: elsewhere each call gets a fresh stand-in.
-_spares: list[_StandIn] = []
-_getrefcount: Any = getattr(sys, "getrefcount", None)
-if sys.implementation.name != "cpython":  # pragma: no cover
-    _getrefcount = None
-_getweakrefcount = weakref.getweakrefcount
 _FINISHED: Any = object()
 
 
@@ -144,18 +135,11 @@ def start_eagerly(
         return None
     if _enter_task is None:
         return loop.create_task(coro, context=context)
-    if _spares:
-        try:
-            stand_in = _spares.pop()
-        except IndexError:  # pragma: no cover (another thread took it)
-            stand_in = _StandIn()
-    else:
-        stand_in = _StandIn()
+    stand_in = _StandIn()
     stand_in._loop = loop
     try:
         _enter_task(loop, stand_in)
     except RuntimeError:  # called from a task: that task goes on; the call gets its own
-        _spares.append(stand_in)
         return loop.create_task(coro, context=context)
     try:
         pending = context.run(coro.send, None)
@@ -169,15 +153,6 @@ def start_eagerly(
     finally:
         _leave_task(loop, stand_in)
     if pending is _FINISHED:
-        # Referenced here and by the call's argument only: nobody kept it; reuse it.
-        if (
-            _getrefcount is not None
-            and _getrefcount(stand_in) <= 2
-            and not _getweakrefcount(stand_in)
-        ):
-            if stand_in._cancels:
-                stand_in._cancels = 0
-            _spares.append(stand_in)
         return None
     task = loop.create_task(_drive(coro, pending), context=context)
     stand_in.hand_over(task)

@@ -1,9 +1,13 @@
-"""Channel targets (N1-N3): `host:port`, `[v6]:port`, `dns:[//authority/]host[:port]`,
-`ipv4:addr:port`, `ipv6:[addr]:port`, `unix:path` and `unix:///abs/path`."""
+"""Addresses: channel targets (N1-N3: `host:port`, `[v6]:port`, `dns:[//authority/]host[:port]`,
+`ipv4:addr:port`, `ipv6:[addr]:port`, `unix:path` and `unix:///abs/path`) and the listen addresses
+of a server (`host:port`, `[v6]:port`, `:port` or `[::]:port` for every interface of both
+families, `unix:path`)."""
 
 from __future__ import annotations
 
 import dataclasses
+
+from .._vocab.errors import TargetError
 
 DEFAULT_PORT = 443  # N2
 
@@ -15,10 +19,6 @@ class Target:
     unix_path: str | None
     authority: str  # what goes in :authority
     display: str  # the target as the user wrote it
-
-
-class TargetError(ValueError):
-    """A target string that names no address."""
 
 
 def parse_target(target: str) -> Target:
@@ -56,3 +56,33 @@ def _host_port(text: str, target: str) -> tuple[str, int]:
     if not (port_text.isascii() and port_text.isdigit()) or not 0 < int(port_text) < 65536:
         raise TargetError(f"target {target!r} has an invalid port {port_text!r}")
     return host, int(port_text)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ListenAddress:
+    hosts: tuple[str, ...]  # to bind, in order; empty for a Unix socket
+    port: int  # 0: any free port
+    unix_path: str | None
+
+
+def parse_listen_address(address: str) -> ListenAddress:
+    """Where a server listens. "" and "::" as host mean every interface of both families, as in
+    grpc-go and grpcio (asyncio binds "::" to IPv6 only, so IPv4 is bound on its own too)."""
+    if address.startswith("unix:"):
+        path = address[5:]
+        if path.startswith("//"):
+            path = path[2:]
+        if not path:
+            raise TargetError(f"listen address {address!r} names no socket path")
+        return ListenAddress((), 0, path)
+    if address.startswith("["):
+        host, _, rest = address[1:].partition("]")
+        port_text = rest[1:] if rest.startswith(":") else rest
+    else:
+        host, colon, port_text = address.rpartition(":")
+        if not colon:
+            raise TargetError(f"listen address {address!r} has no port")
+    if not (port_text.isascii() and port_text.isdigit()) or int(port_text) > 65535:
+        raise TargetError(f"listen address {address!r} has an invalid port {port_text!r}")
+    hosts = ("::", "0.0.0.0") if host in ("", "::") else (host,)
+    return ListenAddress(hosts, int(port_text), None)

@@ -1,15 +1,12 @@
-"""The gRPC transport: one asyncio protocol per HTTP/2 connection, streams as calls see them.
+"""The gRPC transport over HTTP/2: one asyncio protocol per connection (`GrpcConnection`),
+driving the sans-IO engine and the connection's `GrpcStream`s.
 
 Contract:
-* All frames of a connection go through `GrpcConnection`; what the engine queues is written
-  once per received batch, and sends made by tasks are coalesced into one write per loop turn.
-* A `GrpcStream` delivers the peer's header blocks and whole gRPC messages (the 5-byte framing
-  is undone here, with the receive size limit checked on the prefix, before buffering).
-* Received DATA is handed back to flow control as the call reads messages, so a reader that
-  stops reading stops the peer (bounded by the stream window).
-* Failures reach the reader as exceptions: `StreamResetError` (RST_STREAM either way),
-  `ConnectionLostError` (socket closed, GOAWAY refusal or protocol error), `MessageTooLargeError`
-  / `FramingError` from the framing layer.
+* All frames of a connection go through it; what the engine queues is written once per received
+  batch, and sends made by tasks are coalesced into one write per loop turn.
+* Subclasses (the client's and the server's connection) decide what a new stream is and what
+  GOAWAY, a lost connection and the timer mean; streams carry the calls.
+* Keepalive and ping enforcement (K1-K4) run here, on a one-second timer.
 """
 
 from __future__ import annotations
@@ -18,19 +15,17 @@ import asyncio
 import contextlib
 import logging
 import ssl
-import struct
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
-from puregrpc._http2 import (
+from .._http2 import (
     ConnectionTerminated,
     DataReceived,
     ErrorCode,
     Event,
     H2Config,
     H2Connection,
-    Headers,
     PingAckReceived,
     PingReceived,
     ProtocolError,
@@ -38,25 +33,21 @@ from puregrpc._http2 import (
     RequestReceived,
     ResponseReceived,
     SendBufferDrained,
-    SendBufferFullError,
     StreamReset,
     TrailersReceived,
     UsageError,
 )
-from puregrpc._transport._keepalive import (
-    KEEPALIVE_PING,
-    KeepalivePolicy,
-    KeepaliveState,
-    PingPolicy,
-)
-from puregrpc._wire import PREFIX_SIZE, FramingError, MessageDecoder, MessageTooLargeError
+from .._vocab.caches import IdentityCache
+from .._vocab.errors import ConnectionLostError
+from .._wire.request_head import RequestHead
+from .keepalive import KEEPALIVE_PING, KeepalivePolicy, KeepaliveState, PingPolicy
+from .stream import GrpcStream, reset_error
 
 logger = logging.getLogger("puregrpc.transport")
 
 _TIMER_INTERVAL = 1.0
-_unpack_prefix = struct.Struct(">BL").unpack_from  # a message's compressed flag and length
-_SHUTDOWN_PING = b"shutdown"
 _new_stream: Any = object.__new__
+_HEADS_LIMIT = 64  # parsed request heads remembered per connection
 
 
 class _FlushAtEndOfBatch:
@@ -69,326 +60,14 @@ class _FlushAtEndOfBatch:
 _FLUSH_AT_END_OF_BATCH: Any = _FlushAtEndOfBatch()
 
 
-class TransportError(Exception):
-    """Base of the failures a stream reports."""
-
-
-class ConnectionLostError(TransportError):
-    """The connection ended before the stream did."""
-
-
-class StreamResetError(TransportError):
-    """RST_STREAM ended the stream; `remote` when the peer sent it."""
-
-    def __init__(self, stream_id: int, code: ErrorCode | int, remote: bool) -> None:
-        name = code.name if isinstance(code, ErrorCode) else hex(code)
-        super().__init__(f"stream {stream_id} reset by {'peer' if remote else 'us'}: {name}")
-        self.stream_id = stream_id
-        self.code = code
-        self.remote = remote
-
-
-class GrpcStream:
-    """One stream of a connection: inbound header blocks and messages, outbound frames."""
-
-    __slots__ = (
-        "_decoder",
-        "_error",
-        "_max_receive",
-        "_messages",
-        "_queued",
-        "_read_error",
-        "_unacked",
-        "_waiter",
-        "_writable",
-        "conn",
-        "grpc_timeout",
-        "headers",
-        "on_fail",
-        "peer_ended",
-        "stable_headers",
-        "stream_id",
-        "trailers",
-    )
-
-    def __init__(
-        self,
-        conn: GrpcConnection,
-        stream_id: int,
-        max_receive: int,
-        headers: Headers | None = None,
-        stable_headers: Headers | None = None,
-        grpc_timeout: str | None = None,
-        peer_ended: bool = False,
-    ) -> None:
-        self.conn = conn
-        self.stream_id = stream_id
-        self.headers = headers
-        # Of a request (server side): its headers without grpc-timeout (on one connection,
-        # equal ones are mostly the same object) and the timeout's value.
-        self.stable_headers = stable_headers
-        self.grpc_timeout = grpc_timeout
-        self.trailers: Headers | None = None
-        self.peer_ended = peer_ended
-        self._max_receive = max_receive
-        # Created when DATA is not exactly whole messages in a row (see `_on_data`).
-        self._decoder: MessageDecoder | None = None
-        self._messages: deque[tuple[bool, bytes]] = deque()
-        self._error: BaseException | None = None  # the stream failed: reading and writing
-        self._read_error: Exception | None = None  # inbound framing broke: reading only
-        self._waiter: asyncio.Future[None] | None = None
-        self._writable: asyncio.Future[None] | None = None
-        self._unacked = 0  # flow-controlled octets received and not yet handed back
-        self._queued = 0  # framed octets of complete messages waiting for the reader
-        # Called once when the stream fails (reset either way, connection lost).
-        self.on_fail: Callable[[BaseException], None] | None = None
-        # (GrpcConnection._on_request_received sets these same fields in place.)
-
-    # ------------------------------------------------------------ inbound (from the protocol)
-
-    def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None:
-            self._waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
-
-    def _on_headers(self, headers: Headers, end_stream: bool) -> None:
-        if self.headers is None:
-            self.headers = headers
-        if end_stream:
-            self.peer_ended = True
-        if self._waiter is not None:
-            self._wake()
-
-    def _on_data(self, data: bytes, flow_length: int, end_stream: bool) -> None:
-        self._unacked += flow_length
-        if self._read_error is None:
-            size = len(data)
-            if self._decoder is None and size >= PREFIX_SIZE:
-                # The common case, a DATA frame holding exactly one whole message: no decoder.
-                flag, length = _unpack_prefix(data)
-                if length + PREFIX_SIZE == size and flag <= 1 and length <= self._max_receive:
-                    self._queued += size
-                    self._messages.append((flag == 1, data[PREFIX_SIZE:]))
-                    data = b""
-            if data:
-                decoder = self._decoder
-                if decoder is None:
-                    decoder = self._decoder = MessageDecoder(self._max_receive)
-                try:
-                    messages = decoder.feed(data)
-                except (MessageTooLargeError, FramingError) as exc:  # for the reader
-                    self._read_error = exc
-                else:
-                    for message in messages:
-                        self._queued += 5 + len(message[1])
-                    self._messages.extend(messages)
-        # Only complete, unread messages hold window back. Bytes of a message still arriving
-        # are handed back at once (the size limit bounds them): a message larger than the
-        # window could otherwise never complete.
-        excess = self._unacked - self._queued
-        if excess > 0:
-            self._unacked -= excess
-            self.conn.acknowledge(self.stream_id, excess)
-        if end_stream:
-            self.peer_ended = True
-        if self._waiter is not None:
-            self._wake()
-
-    def _on_trailers(self, headers: Headers) -> None:
-        self.trailers = headers
-        self.peer_ended = True
-        if self._waiter is not None:
-            self._wake()
-
-    def _fail(self, error: BaseException) -> None:
-        first = self._error is None
-        if first:
-            self._error = error
-        self._release_window()
-        self._wake()
-        writable = self._writable
-        if writable is not None and not writable.done():
-            writable.set_result(None)
-        if first and self.on_fail is not None:
-            self.on_fail(error)
-
-    def _release_window(self) -> None:
-        if self._unacked:
-            self._hand_back(self._unacked)
-            self._unacked = 0
-
-    def _hand_back(self, size: int) -> None:
-        """Return `size` received octets to flow control: to the stream's window and the
-        connection's while the peer may still send on the stream; once it ended its side,
-        only the connection's window is concerned, and the octets are pooled with those of
-        other ended streams until the next flush."""
-        if self.peer_ended:
-            self.conn.acknowledge_connection(size)
-        else:
-            self.conn.acknowledge(self.stream_id, size)
-
-    # ------------------------------------------------------------ reading (from the call)
-
-    @property
-    def error(self) -> BaseException | None:
-        return self._error
-
-    async def read_headers(self) -> Headers | None:
-        """The peer's first header block; None if the stream ended without one."""
-        while self.headers is None:
-            if self._error is not None:
-                raise self._error
-            if self.peer_ended:
-                return None
-            await self._wait()
-        return self.headers
-
-    async def read_message(self) -> tuple[bool, bytes] | None:
-        """The next (compressed, payload), or None once the peer ended its side."""
-        while True:
-            if self._messages:
-                message = self._messages.popleft()
-                self._consumed(5 + len(message[1]))
-                return message
-            if self._read_error is not None:
-                self._release_window()
-                raise self._read_error
-            # W19: a reset after the peer ended its side (RST_STREAM(NO_ERROR) after the
-            # trailers) does not hide what was received.
-            if self._error is not None and not self.peer_ended:
-                raise self._error
-            if self.peer_ended:
-                self._release_window()
-                if self._decoder is not None and self._decoder.pending:
-                    raise FramingError("stream ended inside a message")
-                return None
-            await self._wait()
-
-    def take_sole_message(self) -> tuple[bool, bytes] | None:
-        """The stream's only message, when the peer ended its side after exactly one whole
-        message and nothing failed; otherwise None, and nothing is consumed."""
-        if (
-            self.peer_ended
-            and len(self._messages) == 1
-            and self._read_error is None
-            and self._error is None
-            and (self._decoder is None or not self._decoder.pending)
-        ):
-            message = self._messages.popleft()
-            self._queued = 0
-            unacked = self._unacked
-            if unacked:  # all of it, to the connection's window (the peer ended the stream)
-                self._unacked = 0
-                self.conn.acknowledge_connection(unacked)
-            return message
-        return None
-
-    async def wait_end(self) -> None:
-        """Until the peer ended its side (trailers), failed, or was reset."""
-        while not self.peer_ended and self._error is None:
-            await self._wait()
-        self._messages.clear()
-        self._release_window()
-
-    # -- for the client's unary fast path: one wait for the whole response, no coroutine layers
-
-    def next_event(self) -> asyncio.Future[None]:
-        """A future set at the stream's next inbound event (a header block, DATA, its end, a
-        failure); the caller checks the stream's state again when it is set."""
-        waiter = self._waiter
-        if waiter is None:
-            waiter = self._waiter = self.conn.loop.create_future()
-        return waiter
-
-    @property
-    def settled(self) -> bool:
-        """Whether a reader has something to act on without waiting: the peer ended its side,
-        the stream failed, a message is complete, or the inbound framing broke."""
-        return (
-            self.peer_ended
-            or self._error is not None
-            or bool(self._messages)
-            or self._read_error is not None
-        )
-
-    def take_only_message(self) -> bytes | None:
-        """If the peer ended its side cleanly after exactly one complete, uncompressed message
-        (and nothing was read yet): its payload, with its flow-control credit handed back.
-        Otherwise None, and nothing changed: read the stream the ordinary way."""
-        if (
-            not self.peer_ended
-            or self._error is not None
-            or self._read_error is not None
-            or len(self._messages) != 1
-            or self._messages[0][0]
-            or (self._decoder is not None and self._decoder.pending)
-        ):
-            return None
-        payload = self._messages.popleft()[1]
-        self._queued = 0
-        if self._unacked:  # all of it: nothing else is left to read
-            self.conn.acknowledge_connection(self._unacked)  # (the peer ended the stream)
-            self._unacked = 0
-        return payload
-
-    def _consumed(self, size: int) -> None:
-        self._queued -= size
-        size = min(size, self._unacked)
-        if size:
-            self._unacked -= size
-            self._hand_back(size)
-
-    async def _wait(self) -> None:
-        waiter = self._waiter
-        if waiter is None:
-            waiter = self._waiter = self.conn.loop.create_future()
-        await waiter
-
-    # ------------------------------------------------------------ writing (from the call)
-
-    def send_headers(self, headers: Sequence[tuple[str, str]], end_stream: bool = False) -> None:
-        self.conn.send_headers(self, headers, end_stream)
-
-    def send_response(
-        self,
-        headers: Sequence[tuple[str, str]],
-        data: bytes,
-        trailers: Sequence[tuple[str, str]],
-    ) -> None:
-        """Headers, one framed message and the trailers at once (a unary response). The DATA
-        may wait in the engine for window; that needs no waiting here, as nothing follows it."""
-        self.conn.send_response(self, headers, data, trailers)
-
-    async def send_data(self, data: bytes, end_stream: bool = False) -> None:
-        """Queue DATA; waits while the engine's buffer for this stream or the socket is full."""
-        conn = self.conn
-        while True:
-            if self._error is not None:
-                raise self._error
-            try:
-                conn.send_data(self, data, end_stream)
-                break
-            except SendBufferFullError:
-                await self._wait_writable()
-        if conn.write_paused or conn.h2.outbound_buffered(self.stream_id):
-            await conn.wait_writable(self)
-
-    async def _wait_writable(self) -> None:
-        waiter = self._writable = self.conn.loop.create_future()
-        await waiter
-
-    def _on_drained(self) -> None:
-        writable = self._writable
-        if writable is not None:
-            self._writable = None
-            if not writable.done():
-                writable.set_result(None)
-
-    def reset(self, code: ErrorCode = ErrorCode.CANCEL) -> None:
-        """Abort the stream (idempotent); the reader sees `StreamResetError(remote=False)`."""
-        self.conn.reset(self, code)
+def format_peer(address: Any) -> str:
+    """A socket address in gRPC's notation: `ipv4:h:p`, `ipv6:[h]:p`, `unix:path`."""
+    if isinstance(address, tuple) and len(address) >= 2:
+        host = str(address[0])
+        if host == "memory":
+            return f"memory:{address[1]}"
+        return f"ipv6:[{host}]:{address[1]}" if ":" in host else f"ipv4:{host}:{address[1]}"
+    return f"unix:{address}" if address else "unknown"
 
 
 class GrpcConnection(asyncio.Protocol):
@@ -421,6 +100,11 @@ class GrpcConnection(asyncio.Protocol):
         self.peer_address: Any = None
         self.ssl_object: ssl.SSLObject | None = None
         self._handlers = self._event_handlers()
+        # Parsed request heads (server side), by the headers other than grpc-timeout (clients
+        # such as grpc-go send a different remaining time on every call): by identity first
+        # (the engine hands out the same tuple for equal lists), then by equality.
+        self.heads: IdentityCache[RequestHead] = IdentityCache(_HEADS_LIMIT)
+        self._heads_by_fields: dict[Sequence[tuple[str, str]], RequestHead] = {}
 
     # ------------------------------------------------------------ asyncio.Protocol
 
@@ -491,7 +175,7 @@ class GrpcConnection(asyncio.Protocol):
 
     def on_request(self, stream: GrpcStream, end_stream: bool) -> None:
         """A peer opened a stream (server side)."""
-        stream.reset(ErrorCode.REFUSED_STREAM)
+        self.reset(stream, ErrorCode.REFUSED_STREAM)
 
     def after_events(self) -> None:
         """Every event of a received batch was dispatched; its output is not yet written."""
@@ -509,6 +193,26 @@ class GrpcConnection(asyncio.Protocol):
         """The peer's SETTINGS were applied (limits such as concurrency may have changed)."""
 
     # ------------------------------------------------------------ state
+
+    def peer(self) -> str:
+        return format_peer(self.peer_address)
+
+    def request_head(self, stream: GrpcStream) -> RequestHead:
+        """The parsed head of a request, cached by its headers without grpc-timeout."""
+        headers = stream.stable_headers
+        if headers is None:
+            headers = stream.headers or ()
+        head = self.heads.lookup(headers)
+        if head is not None:
+            return head
+        head = self._heads_by_fields.get(headers)
+        if head is None:
+            head = RequestHead.parse(headers)
+            if len(self._heads_by_fields) >= _HEADS_LIMIT:
+                self._heads_by_fields.clear()
+            self._heads_by_fields[headers] = head
+        self.heads.remember(headers, head)
+        return head
 
     @property
     def is_closed(self) -> bool:
@@ -596,7 +300,7 @@ class GrpcConnection(asyncio.Protocol):
     def _on_stream_reset(self, event: StreamReset) -> None:
         stream = self.streams.pop(event.stream_id, None)
         if stream is not None:
-            stream._fail(StreamResetError(event.stream_id, event.error_code, event.remote))
+            stream._fail(reset_error(event.stream_id, event.error_code, event.remote))
 
     def _on_send_buffer_drained(self, event: SendBufferDrained) -> None:
         stream = self.streams.get(event.stream_id)
@@ -626,11 +330,6 @@ class GrpcConnection(asyncio.Protocol):
         if not self._ready.done():
             self._ready.set_result(None)
         self.on_settings()
-
-    def _forget_if_done(self, stream: GrpcStream) -> None:
-        """Drop a stream once the engine has closed it both ways."""
-        if not self.h2.is_stream_open(stream.stream_id):
-            self._forget(stream)
 
     def _forget(self, stream: GrpcStream) -> None:
         self.streams.pop(stream.stream_id, None)
@@ -711,7 +410,7 @@ class GrpcConnection(asyncio.Protocol):
             with contextlib.suppress(UsageError):
                 self.h2.reset_stream(stream.stream_id, code)
             self.schedule_flush()
-        stream._fail(StreamResetError(stream.stream_id, code, remote=False))
+        stream._fail(reset_error(stream.stream_id, code, False))
 
     def acknowledge(self, stream_id: int, length: int) -> None:
         """Hand `length` received octets of a stream back to flow control now."""
@@ -784,6 +483,3 @@ class GrpcConnection(asyncio.Protocol):
     def abort(self) -> None:
         if self.transport is not None:
             self.transport.abort()
-
-
-Factory = Callable[[], GrpcConnection]

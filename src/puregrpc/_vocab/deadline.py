@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import contextvars
 
+from .errors import TimeoutFormatError
+
 _UNITS = {"H": 3600.0, "M": 60.0, "S": 1.0, "m": 1e-3, "u": 1e-6, "n": 1e-9}
 _MAX_VALUE = 99_999_999  # at most 8 digits
 # Finest unit first: the first that fits in 8 digits keeps the most precision.
 _ENCODE_ORDER = (("n", 1e9), ("u", 1e6), ("m", 1e3), ("S", 1.0), ("M", 1 / 60), ("H", 1 / 3600))
-
-
-class TimeoutFormatError(ValueError):
-    """A `grpc-timeout` value that does not follow W5."""
 
 
 def encode_timeout(seconds: float) -> str:
