@@ -221,7 +221,7 @@ def _transport_only(pb2: Any | None) -> Any:
                 if pb2 is not None:
                     payload = pb2.Payload(body=pb2.Payload.FromString(payload).body)
                     payload = payload.SerializeToString()
-                stream.send_response(_RESPONSE_HEADERS, frame_message(payload), _OK_TRAILERS)
+                stream.write_ok(frame_message(payload))
 
     conn = TransportOnly()
     conn.connection_made(_DroppingTransport())  # type: ignore[arg-type]

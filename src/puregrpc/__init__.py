@@ -5,8 +5,6 @@ Client: `Channel` and its multi-callables (or generated stubs). Server: `Server`
 See docs/api.md.
 """
 
-__version__ = "0.1.0.dev0"
-
 from ._client.call import StreamStreamCall, StreamUnaryCall, UnaryStreamCall, UnaryUnaryCall
 from ._client.channel import Channel
 from ._client.interceptors import ClientCallDetails, ClientInterceptor
@@ -33,6 +31,7 @@ from ._vocab.codes import StatusCode
 from ._vocab.errors import AbortError, MetadataError, RpcError
 from ._vocab.metadata import Metadata, MetadataLike
 from ._vocab.status import Status
+from ._vocab.version import VERSION as __version__
 
 __all__ = [
     "AbortError",

@@ -13,8 +13,8 @@ from support.grpc_util import EchoService
 
 import puregrpc
 from puregrpc import RpcError, StatusCode
-from puregrpc._http2 import _frames as F
 from puregrpc._client import channel as client_channel
+from puregrpc._http2 import _frames as F
 from puregrpc._transport import keepalive
 
 Echo = puregrpc.UnaryUnaryMultiCallable[bytes, bytes]

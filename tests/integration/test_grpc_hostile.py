@@ -34,8 +34,8 @@ from puregrpc._transport._h2_binding import (
     StreamResetError,
     serve_h2,
 )
-from puregrpc._wire.status_text import decode_message, encode_message
 from puregrpc._wire.framing import frame_message
+from puregrpc._wire.status_text import decode_message, encode_message
 
 UNARY = "/test.Echo/Unary"
 GRPC = (("content-type", "application/grpc"), ("te", "trailers"))

@@ -126,7 +126,7 @@ async def test_tls_all_call_types(certs: Certs) -> None:
                 target, ssl_context=channel_ssl_context(certs.ca.cert)
             ) as channel:
                 await _four_calls(channel)
-                conn = channel._conn
+                conn = channel._subchannels[0]._conn
                 assert conn is not None and conn.ssl_object is not None
                 assert conn.ssl_object.selected_alpn_protocol() == "h2"
                 assert conn.ssl_object.version() in ("TLSv1.2", "TLSv1.3")
@@ -151,8 +151,11 @@ async def test_tls12_only_peer_gets_an_ecdhe_aead_suite(certs: Certs) -> None:
         puregrpc.Channel(f"127.0.0.1:{port}", ssl_context=client) as channel,
     ):
         assert await channel.unary_unary("/test.Echo/Unary")(b"1.2", timeout=5) == b"1.2"
-        assert channel._conn is not None and channel._conn.ssl_object is not None
-        name, version, _ = channel._conn.ssl_object.cipher()  # type: ignore[misc]
+        assert (
+            channel._subchannels[0]._conn is not None
+            and channel._subchannels[0]._conn.ssl_object is not None
+        )
+        name, version, _ = channel._subchannels[0]._conn.ssl_object.cipher()  # type: ignore[misc]
         assert version == "TLSv1.2"
         assert name.startswith("ECDHE-") and ("GCM" in name or "CHACHA20" in name), name
 

@@ -67,9 +67,9 @@ async def test_all_call_types_both_target_spellings(socket_dir: str, server_form
         for target in (f"unix:{path}", f"unix://{path}"):  # unix:/abs and unix:///abs
             async with puregrpc.Channel(target) as channel:
                 await _four_calls(channel)
-                assert channel._conn is not None
-                assert channel._conn.transport is not None
-                sock = channel._conn.transport.get_extra_info("socket")
+                assert channel._subchannels[0]._conn is not None
+                assert channel._subchannels[0]._conn.transport is not None
+                sock = channel._subchannels[0]._conn.transport.get_extra_info("socket")
                 assert sock.family == socket.AF_UNIX
 
 

@@ -14,13 +14,13 @@ import ssl
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from .. import __version__
 from .._http2 import Headers
 from .._transport.credentials import ensure_alpn_h2
 from .._transport.keepalive import MIN_KEEPALIVE_TIME, KeepalivePolicy
 from .._vocab.caches import IdentityCache
 from .._vocab.metadata import Metadata
 from .._vocab.status import Status
+from .._vocab.version import VERSION
 from .._wire.compression import check_compression
 from .._wire.request_head import RequestHeaders
 from .._wire.response_head import plain_metadata
@@ -37,7 +37,7 @@ from .multicallable import (
 from .picker import Picker, SingleSubchannelPicker
 from .subchannel import Dialer, Subchannel, SubchannelSettings
 
-USER_AGENT = f"grpc-python-puregrpc/{__version__}"
+USER_AGENT = f"grpc-python-puregrpc/{VERSION}"
 DEFAULT_MAX_RECEIVE = 4 * 1024 * 1024
 
 

@@ -16,9 +16,9 @@ leaves the transport. Above it::
     └── WireError                bytes from the peer (or a message of ours) break a gRPC rule;
         │                        `code` is the status the call ends with
         ├── FramingError             a malformed Length-Prefixed-Message (INTERNAL; W12)
-        ├── MessageTooLargeError     beyond the receive or send limit (RESOURCE_EXHAUSTED; W13)
-        │   └── DecompressedTooLargeError   a message that inflates beyond the limit (C8)
-        └── DecodeError              decompression or deserialization failed (INTERNAL; C5)
+        ├── MessageTooLargeError     beyond the receive or send limit (RESOURCE_EXHAUSTED)
+        │   └── DecompressedTooLargeError   a message that inflates beyond the limit
+        └── DecodeError              decompression or deserialization failed (INTERNAL; C8)
 
 A failure is translated into a `Status` once, in `puregrpc._wire.status_mapping`; OK is never an
 exception. Only `RpcError`, `AbortError` and `MetadataError` reach users by design.

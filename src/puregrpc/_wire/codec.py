@@ -1,4 +1,4 @@
-"""A message between the application and the wire, both ways, with its rules (C1-C9, W12, W13).
+"""A message between the application and the wire, both ways, with its rules (C1-C9, W12).
 
 * `encode_message`: serialize, check the send limit, compress when asked, frame.
 * `decode_message`: check the compressed flag against the stream's `grpc-encoding`, decompress

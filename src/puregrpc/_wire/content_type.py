@@ -29,7 +29,7 @@ def classify(value: str | None) -> ContentType:
     """The protocol `value` names (OTHER for anything else, and for no content-type)."""
     if not value:
         return ContentType.OTHER
-    media = value.partition(";")[0].strip().lower()
+    media = value.partition(";")[0].strip()
     base, plus, subtype = media.partition("+")
     if plus and not subtype:
         return ContentType.OTHER

@@ -1,4 +1,4 @@
-"""The Length-Prefixed-Message framing of W12, with the receive limit (W13) checked on the
+"""The Length-Prefixed-Message framing of W12, with the receive limit checked on the
 prefix before a message is buffered."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The response's first header block, both ways (W7, W14, W17, W18, C5, C7).
+"""The response's first header block, both ways (W7, W15, W17, W18, C5, C7).
 
 Server: `response_headers` builds it (`PLAIN_RESPONSE_HEADERS` is the one tuple of the common
 response, so the engine's caches know it); `http_error_headers` answers a request that is not

@@ -1,4 +1,4 @@
-"""Trailers and the `Status` they carry, both ways (W14-W17, S4).
+"""Trailers and the `Status` they carry, both ways (W16, W17, S4).
 
 `trailers_for(status)` builds the fields a server ends a response with (`grpc-status` always,
 `grpc-message` percent-encoded, trailing metadata, `grpc-status-details-bin`); `status_from`

@@ -23,12 +23,12 @@ from puregrpc import (
     Status,
     StatusCode,
 )
-from puregrpc._client.deadlines import _MIN_COMPACT
 from puregrpc._client.call import UnaryUnaryCall
-from puregrpc._wire.request_head import timeout_text
-from puregrpc._vocab.deadline import decode_timeout, encode_timeout
+from puregrpc._client.deadlines import _MIN_COMPACT
 from puregrpc._client.interceptors import ClientChain
+from puregrpc._vocab.deadline import decode_timeout, encode_timeout
 from puregrpc._wire.framing import frame_message
+from puregrpc._wire.request_head import timeout_text
 
 Ctx = ServicerContext[bytes, bytes]
 PATHS = ["fast", "general"]
@@ -211,7 +211,7 @@ async def test_compression_both_ways(path: str) -> None:
         for _ in range(2):
             call = channel.unary_unary("/test.Fast/Squeeze")(b"ab", timeout=10)
             assert await call == b"ab" * 100
-            assert call._response_encoding == "gzip"
+            assert call._attempt is not None and call._attempt.response_encoding == "gzip"
             assert call.last_message_compressed() is True
             assert await channel.unary_unary("/test.Fast/Echo")(b"plain", timeout=10) == b"plain"
 
@@ -290,7 +290,7 @@ async def test_odd_responses_fail_the_same_way(
 
 async def test_request_headers_are_one_tuple_per_combination() -> None:
     channel = puregrpc.Channel("127.0.0.1:1")
-    headers = channel._request_headers
+    headers = channel._request_headers.build
     first = headers("/s/M", 5.0004, Metadata(), "identity")
     assert headers("/s/M", 5.0001, Metadata(), "identity") is first  # the same millisecond
     assert ("grpc-timeout", "5001m") in first

@@ -1,5 +1,5 @@
-"""Eager start (puregrpc._eager) and the server calls that use it: a handler runs in place until
-it first waits, and behaves the same as one run in a Task."""
+"""Eager start (puregrpc._server.eager) and the server calls that use it: a handler runs in
+place until it first waits, and behaves the same as one run in a Task."""
 
 from __future__ import annotations
 

@@ -13,21 +13,23 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from puregrpc._wire.compression import ACCEPT_ENCODING, CODECS, IDENTITY, parse_accept_encoding
-
-from puregrpc._vocab.errors import DecompressedTooLargeError
-from puregrpc._vocab.errors import TimeoutFormatError
-from puregrpc._vocab.deadline import decode_timeout, encode_timeout
 from puregrpc._http2 import ErrorCode
-from puregrpc._vocab.metadata import Metadata, check_key, check_pair, decode_binary
-from puregrpc._vocab.errors import MetadataError
 from puregrpc._vocab.codes import StatusCode, status_code
-from puregrpc._wire.targets import DEFAULT_PORT, parse_target
-from puregrpc._vocab.errors import TargetError
+from puregrpc._vocab.deadline import decode_timeout, encode_timeout
+from puregrpc._vocab.errors import (
+    DecompressedTooLargeError,
+    FramingError,
+    MessageTooLargeError,
+    MetadataError,
+    TargetError,
+    TimeoutFormatError,
+)
+from puregrpc._vocab.metadata import Metadata, check_key, check_pair, decode_binary
+from puregrpc._wire.compression import ACCEPT_ENCODING, CODECS, IDENTITY, parse_accept_encoding
 from puregrpc._wire.framing import PREFIX_SIZE, MessageDecoder, frame_message
-from puregrpc._vocab.errors import FramingError, MessageTooLargeError
-from puregrpc._wire.status_text import decode_message, encode_message
 from puregrpc._wire.status_mapping import status_for_http, status_for_reset
+from puregrpc._wire.status_text import decode_message, encode_message
+from puregrpc._wire.targets import DEFAULT_PORT, parse_target
 
 # --------------------------------------------------------------------------- W5 grpc-timeout
 
@@ -198,7 +200,7 @@ def test_decoder_reassembles_messages_split_at_every_byte() -> None:
 def test_decoder_gives_the_same_messages_however_the_stream_is_cut(
     messages: list[tuple[bool, bytes]], cuts: list[int]
 ) -> None:
-    # W12: DATA frame boundaries are not message boundaries.
+    # W13: DATA frame boundaries are not message boundaries.
     stream = b"".join(frame_message(payload, flag) for flag, payload in messages)
     points = sorted({0, len(stream), *(c for c in cuts if c < len(stream))})
     decoder = MessageDecoder(1024)
