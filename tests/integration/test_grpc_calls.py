@@ -1,4 +1,5 @@
-"""Our client against our server over real sockets: the four call types and their failures."""
+"""Our client against our server over the in-memory transport (and, where the test is about
+sockets, loopback): the four call types and their failures."""
 
 from __future__ import annotations
 
@@ -6,35 +7,35 @@ import asyncio
 import socket
 
 import pytest
-from support.grpc_util import EchoService, running_server
+from support.grpc_util import EchoService, running_server, serving_in_memory
 
 import puregrpc
 from puregrpc import RpcError, StatusCode
 
 
 async def test_unary_round_trip() -> None:
-    async with running_server() as (port, _), puregrpc.Channel(f"127.0.0.1:{port}") as channel:
+    async with serving_in_memory() as (target, _), puregrpc.Channel(target) as channel:
         echo = channel.unary_unary("/test.Echo/Unary")
         assert await echo(b"hello") == b"hello"
         assert await echo(b"") == b""
 
 
 async def test_many_concurrent_unary_calls_share_one_connection() -> None:
-    async with running_server() as (port, _), puregrpc.Channel(f"127.0.0.1:{port}") as channel:
+    async with serving_in_memory() as (target, _), puregrpc.Channel(target) as channel:
         echo = channel.unary_unary("/test.Echo/Unary")
         replies = await asyncio.gather(*(echo(str(i).encode()) for i in range(300)))
         assert replies == [str(i).encode() for i in range(300)]
 
 
 async def test_server_streaming() -> None:
-    async with running_server() as (port, _), puregrpc.Channel(f"127.0.0.1:{port}") as channel:
+    async with serving_in_memory() as (target, _), puregrpc.Channel(target) as channel:
         call = channel.unary_stream("/test.Echo/ServerStream")(b"5")
         assert [m async for m in call] == [b"0", b"1", b"2", b"3", b"4"]
         assert await call.code() == StatusCode.OK
 
 
 async def test_client_streaming_with_iterator_and_with_write() -> None:
-    async with running_server() as (port, _), puregrpc.Channel(f"127.0.0.1:{port}") as channel:
+    async with serving_in_memory() as (target, _), puregrpc.Channel(target) as channel:
         method = channel.stream_unary("/test.Echo/ClientStream")
         assert await method(iter([b"a", b"b", b"c"])) == b"a|b|c"
         call = method()
@@ -45,7 +46,7 @@ async def test_client_streaming_with_iterator_and_with_write() -> None:
 
 
 async def test_bidi_iterator_and_explicit_styles() -> None:
-    async with running_server() as (port, _), puregrpc.Channel(f"127.0.0.1:{port}") as channel:
+    async with serving_in_memory() as (target, _), puregrpc.Channel(target) as channel:
         method = channel.stream_stream("/test.Echo/Bidi")
 
         async def requests() -> asyncio.AsyncIterator[bytes]:  # type: ignore[name-defined]
@@ -63,7 +64,7 @@ async def test_bidi_iterator_and_explicit_styles() -> None:
 
 
 async def test_abort_carries_code_details_and_trailing_metadata() -> None:
-    async with running_server() as (port, _), puregrpc.Channel(f"127.0.0.1:{port}") as channel:
+    async with serving_in_memory() as (target, _), puregrpc.Channel(target) as channel:
         with pytest.raises(RpcError) as caught:
             await channel.unary_unary("/test.Echo/Unary")(b"abort")
         assert caught.value.code() == StatusCode.NOT_FOUND
@@ -72,7 +73,7 @@ async def test_abort_carries_code_details_and_trailing_metadata() -> None:
 
 
 async def test_handler_exception_is_unknown() -> None:
-    async with running_server() as (port, _), puregrpc.Channel(f"127.0.0.1:{port}") as channel:
+    async with serving_in_memory() as (target, _), puregrpc.Channel(target) as channel:
         with pytest.raises(RpcError) as caught:
             await channel.unary_unary("/test.Echo/Unary")(b"raise")
         assert caught.value.code() == StatusCode.UNKNOWN
@@ -80,7 +81,7 @@ async def test_handler_exception_is_unknown() -> None:
 
 
 async def test_unknown_method_and_service_are_unimplemented() -> None:
-    async with running_server() as (port, _), puregrpc.Channel(f"127.0.0.1:{port}") as channel:
+    async with serving_in_memory() as (target, _), puregrpc.Channel(target) as channel:
         for path in ("/test.Echo/Nope", "/test.Nope/Unary"):
             with pytest.raises(RpcError) as caught:
                 await channel.unary_unary(path)(b"")
@@ -89,8 +90,8 @@ async def test_unknown_method_and_service_are_unimplemented() -> None:
 
 async def test_metadata_both_ways() -> None:
     async with (
-        running_server() as (port, service),
-        puregrpc.Channel(f"127.0.0.1:{port}") as channel,
+        serving_in_memory() as (target, service),
+        puregrpc.Channel(target) as channel,
     ):
         call = channel.unary_unary("/test.Echo/Unary")(
             b"metadata", metadata=[("x-token", "abc"), ("x-raw-bin", b"\xff\x00")]
@@ -105,8 +106,8 @@ async def test_metadata_both_ways() -> None:
 
 async def test_deadline_exceeded_and_server_handler_cancelled() -> None:
     async with (
-        running_server() as (port, service),
-        puregrpc.Channel(f"127.0.0.1:{port}") as channel,
+        serving_in_memory() as (target, service),
+        puregrpc.Channel(target) as channel,
     ):
         with pytest.raises(RpcError) as caught:
             await channel.unary_unary("/test.Echo/Unary")(b"sleep", timeout=0.2)
@@ -115,15 +116,15 @@ async def test_deadline_exceeded_and_server_handler_cancelled() -> None:
 
 
 async def test_server_sees_the_deadline() -> None:
-    async with running_server() as (port, _), puregrpc.Channel(f"127.0.0.1:{port}") as channel:
+    async with serving_in_memory() as (target, _), puregrpc.Channel(target) as channel:
         remaining = float(await channel.unary_unary("/test.Echo/Unary")(b"remaining", timeout=5))
         assert 4.0 < remaining <= 5.0
 
 
 async def test_client_cancel_cancels_the_handler() -> None:
     async with (
-        running_server() as (port, service),
-        puregrpc.Channel(f"127.0.0.1:{port}") as channel,
+        serving_in_memory() as (target, service),
+        puregrpc.Channel(target) as channel,
     ):
         call = channel.unary_unary("/test.Echo/Unary")(b"sleep")
         task = asyncio.ensure_future(_await(call))
@@ -142,8 +143,8 @@ async def _await(call: puregrpc.UnaryUnaryCall[bytes, bytes]) -> bytes:
 @pytest.mark.parametrize("compression", ["gzip", "deflate"])
 async def test_compressed_calls(compression: str) -> None:
     async with (
-        running_server() as (port, _),
-        puregrpc.Channel(f"127.0.0.1:{port}", compression=compression) as channel,
+        serving_in_memory() as (target, _),
+        puregrpc.Channel(target, compression=compression) as channel,
     ):
         payload = b"squeeze me " * 1000
         assert await channel.unary_unary("/test.Echo/Unary")(payload) == payload
@@ -151,8 +152,8 @@ async def test_compressed_calls(compression: str) -> None:
 
 async def test_message_larger_than_receive_limit_is_resource_exhausted() -> None:
     async with (
-        running_server(max_receive_message_length=1000) as (port, _),
-        puregrpc.Channel(f"127.0.0.1:{port}") as channel,
+        serving_in_memory(max_receive_message_length=1000) as (target, _),
+        puregrpc.Channel(target) as channel,
     ):
         with pytest.raises(RpcError) as caught:
             await channel.unary_unary("/test.Echo/Unary")(b"x" * 2000)
@@ -170,7 +171,7 @@ async def test_unreachable_server_is_unavailable() -> None:
 
 
 async def test_large_messages_cross_flow_control() -> None:
-    async with running_server() as (port, _), puregrpc.Channel(f"127.0.0.1:{port}") as channel:
+    async with serving_in_memory() as (target, _), puregrpc.Channel(target) as channel:
         payload = bytes(range(256)) * 12000  # ~3 MB, beyond every default window
         assert await channel.unary_unary("/test.Echo/Unary")(payload) == payload
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 from collections.abc import AsyncIterator
 
 import puregrpc
@@ -76,5 +77,24 @@ async def running_server(
     port = await server.start("127.0.0.1:0")
     try:
         yield port, service
+    finally:
+        await server.stop(grace=1.0)
+
+
+_memory_names = itertools.count(1)
+
+
+@contextlib.asynccontextmanager
+async def serving_in_memory(
+    service: EchoService | None = None, max_receive_message_length: int = 4 * 1024 * 1024
+) -> AsyncIterator[tuple[str, EchoService]]:
+    """`running_server` on the in-memory transport: yields the `memory:` target to dial."""
+    service = service or EchoService()
+    server = puregrpc.Server(max_receive_message_length=max_receive_message_length)
+    server.add_service(service.definition())
+    target = f"memory:echo-{next(_memory_names)}"
+    await server.start(target)
+    try:
+        yield target, service
     finally:
         await server.stop(grace=1.0)

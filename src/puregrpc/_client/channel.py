@@ -69,6 +69,8 @@ class Channel:
                 max(keepalive_time, MIN_KEEPALIVE_TIME), keepalive_timeout, keepalive_without_calls
             )
         self._target: Target = parse_target(target)
+        if ssl_context is not None and self._target.memory_name is not None:
+            raise ValueError("the in-memory transport carries no TLS: no ssl_context for memory:")
         tls = ensure_alpn_h2(ssl_context) if ssl_context is not None else None
         self._compression = check_compression(compression)
         self._max_receive = max_receive_message_length

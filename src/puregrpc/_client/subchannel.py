@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 
 from .._http2 import H2Config
 from .._transport.keepalive import KeepalivePolicy
+from .._transport.memory import loop_network
 from .._vocab.codes import StatusCode
 from .._vocab.errors import ConnectionLostError, RpcError
 from .._vocab.status import Status
@@ -72,10 +73,13 @@ async def dial_socket(
     ssl_context: ssl.SSLContext | None,
     server_hostname: str | None,
 ) -> ClientConnection:
-    """A TCP or Unix-socket connection to `target`, TLS when `ssl_context` is set."""
+    """A TCP, Unix-socket or in-memory connection to `target`, TLS when `ssl_context` is set
+    (never in memory: the channel refuses that combination)."""
     loop = asyncio.get_running_loop()
     hostname = (server_hostname or target.host) if ssl_context is not None else None
-    if target.unix_path is not None:
+    if target.memory_name is not None:
+        _, conn = await loop_network(loop).create_connection(factory, target.memory_name)
+    elif target.unix_path is not None:
         _, conn = await loop.create_unix_connection(
             factory, target.unix_path, ssl=ssl_context, server_hostname=hostname
         )

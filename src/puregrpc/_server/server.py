@@ -12,6 +12,7 @@ from typing import Any
 from .._http2 import H2Config
 from .._transport.credentials import ensure_alpn_h2
 from .._transport.keepalive import KeepalivePolicy, PingPolicy
+from .._transport.memory import loop_network
 from .._vocab.errors import ConnectionLostError
 from .._wire.targets import parse_listen_address
 from .connection import ServerConnection
@@ -56,7 +57,7 @@ class Server:
         self.max_receive = max_receive_message_length
         self._h2_config = H2Config(client_side=False, max_concurrent_streams=max_concurrent_streams)
         self._ssl = ensure_alpn_h2(ssl_context) if ssl_context is not None else None
-        self._servers: list[asyncio.Server] = []
+        self._servers: list[asyncio.AbstractServer] = []
         self._unix_paths: list[tuple[str, int]] = []  # (path, inode) of sockets we bound
         self._connections: set[ServerConnection] = set()
         self._stopping = False
@@ -78,12 +79,20 @@ class Server:
         self._stop_callbacks.append(callback)
 
     async def start(self, address: str) -> int:
-        """Listen on `host:port`, `[v6]:port` or `unix:/path`; returns the port bound (0 for
-        a Unix socket). May be called more than once for several addresses."""
+        """Listen on `host:port`, `[v6]:port`, `unix:/path` or `memory:name` (the in-memory
+        transport, `puregrpc.testing`); returns the port bound (0 for a Unix socket or memory).
+        May be called more than once for several addresses."""
         if self._stopped is None:
             self._stopped = asyncio.Event()
         loop = asyncio.get_running_loop()
         listen = parse_listen_address(address)
+        if listen.memory_name is not None:
+            if self._ssl is not None:  # a TLS server must not take plaintext connections
+                raise ValueError("the in-memory transport carries no TLS: use a server without it")
+            self._servers.append(
+                await loop_network(loop).create_server(self._make_protocol, listen.memory_name)
+            )
+            return 0
         if listen.unix_path is not None:
             path = listen.unix_path
             with contextlib.suppress(FileNotFoundError):

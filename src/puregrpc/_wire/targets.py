@@ -1,7 +1,8 @@
 """Addresses: channel targets (N1-N3: `host:port`, `[v6]:port`, `dns:[//authority/]host[:port]`,
 `ipv4:addr:port`, `ipv6:[addr]:port`, `unix:path` and `unix:///abs/path`) and the listen addresses
 of a server (`host:port`, `[v6]:port`, `:port` or `[::]:port` for every interface of both
-families, `unix:path`)."""
+families, `unix:path`). Both also take `memory:<name>`, a listener of the in-memory transport
+(`puregrpc.testing`)."""
 
 from __future__ import annotations
 
@@ -19,9 +20,15 @@ class Target:
     unix_path: str | None
     authority: str  # what goes in :authority
     display: str  # the target as the user wrote it
+    memory_name: str | None = None  # `memory:<name>`: the in-memory transport's listener
 
 
 def parse_target(target: str) -> Target:
+    if target.startswith("memory:"):
+        name = target[7:]
+        if not name:
+            raise TargetError(f"target {target!r} names no in-memory listener")
+        return Target("localhost", 0, None, "localhost", target, name)
     if target.startswith("unix:"):
         path = target[5:]
         if path.startswith("//"):
@@ -63,11 +70,16 @@ class ListenAddress:
     hosts: tuple[str, ...]  # to bind, in order; empty for a Unix socket
     port: int  # 0: any free port
     unix_path: str | None
+    memory_name: str | None = None
 
 
 def parse_listen_address(address: str) -> ListenAddress:
     """Where a server listens. "" and "::" as host mean every interface of both families, as in
     grpc-go and grpcio (asyncio binds "::" to IPv6 only, so IPv4 is bound on its own too)."""
+    if address.startswith("memory:"):
+        if not address[7:]:
+            raise TargetError(f"listen address {address!r} names no in-memory listener")
+        return ListenAddress((), 0, None, address[7:])
     if address.startswith("unix:"):
         path = address[5:]
         if path.startswith("//"):

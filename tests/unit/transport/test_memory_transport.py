@@ -1,4 +1,4 @@
-"""The in-memory transport (`puregrpc._transport._memory`): delivery order and timing, flow
+"""The in-memory transport (`puregrpc._transport.memory`): delivery order and timing, flow
 control both ways, close / write_eof / abort as each end sees them, protocol failures,
 listeners, and our real HTTP/2 + gRPC stack (Server, Channel) running over it."""
 
@@ -15,16 +15,16 @@ import pytest
 
 import puregrpc
 from puregrpc import ServicerContext
-from puregrpc._channel import _ClientConnection
-from puregrpc._http2 import H2Config
-from puregrpc._transport._grpc_connection import GrpcConnection
-from puregrpc._transport._memory import (
+from puregrpc._client.connection import ClientConnection
+from puregrpc._transport.connection import GrpcConnection
+from puregrpc._transport.memory import (
     DEFAULT_READ_SIZE,
     MemoryNetwork,
     MemoryServer,
     MemoryTransport,
     loop_network,
 )
+from puregrpc._wire.targets import Target
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
@@ -710,35 +710,26 @@ def memory_service() -> puregrpc.ServiceDefinition:
     )
 
 
-class MemoryChannel(puregrpc.Channel):
-    """A Channel whose connections go over a MemoryNetwork: what `Channel._connect` would do
-    for a `memory:<name>` target (the factory is the one `_connect` builds)."""
+def dial(network: MemoryNetwork) -> Any:
+    """A channel dialer for `network` (`Channel("memory:...")` dials the loop's own network)."""
 
-    def __init__(self, network: MemoryNetwork, name: str) -> None:
-        super().__init__("localhost:1")
-        self._network = network
-        self._name = name
-
-    async def _connect(self, deadline: float | None) -> _ClientConnection:
-        config = H2Config(client_side=True)
-
-        def factory() -> _ClientConnection:
-            return _ClientConnection(
-                config, self._max_receive, self._keepalive, self._too_many_pings
-            )
-
-        _, conn = await self._network.create_connection(factory, self._name)
-        await conn.wait_ready()
-        self._conn = conn
+    async def dial_memory(
+        target: Target, factory: Callable[[], ClientConnection]
+    ) -> ClientConnection:
+        assert target.memory_name is not None
+        _, conn = await network.create_connection(factory, target.memory_name)
         return conn
+
+    return dial_memory
 
 
 @contextlib.asynccontextmanager
 async def grpc_over_memory(
     network: MemoryNetwork, tap: list[bytes] | None = None
-) -> AsyncIterator[tuple[puregrpc.Server, MemoryChannel]]:
-    """Our Server's connections on a memory listener (what `Server.start("memory:svc")` would
-    make) and a MemoryChannel to it; everything stopped and closed at the end."""
+) -> AsyncIterator[tuple[puregrpc.Server, puregrpc.Channel]]:
+    """Our Server's connections on a listener of `network` (as `Server.start("memory:svc")`
+    makes on the loop's network) and a Channel to it; everything stopped and closed at the
+    end."""
     server = puregrpc.Server()
     server.add_service(memory_service())
 
@@ -756,7 +747,7 @@ async def grpc_over_memory(
 
     listener = await network.create_server(accept, "svc")
     try:
-        channel = MemoryChannel(network, "svc")
+        channel = puregrpc.Channel("memory:svc", _dialer=dial(network))
         try:
             yield server, channel
         finally:
@@ -776,8 +767,11 @@ async def test_grpc_calls_over_memory() -> None:
         assert [m async for m in replies] == [b"0", b"1", b"2"]
         bidi = channel.stream_stream("/test.Memory/Upper")
         assert [m async for m in bidi(iter([b"a", b"b"]))] == [b"A", b"B"]
-        assert channel._conn is not None and channel._conn.transport is not None
-        assert isinstance(channel._conn.transport, MemoryTransport)
+        assert (
+            channel._subchannels[0]._conn is not None
+            and channel._subchannels[0]._conn.transport is not None
+        )
+        assert isinstance(channel._subchannels[0]._conn.transport, MemoryTransport)
         assert len(server._connections) == 1
     assert b"".join(tap).startswith(PREFACE)  # real HTTP/2 bytes went through
 
@@ -797,7 +791,7 @@ async def test_large_grpc_messages_over_memory_go_through_flow_control(
     async with grpc_over_memory(network) as (_, channel):
         payload = bytes(range(256)) * 8192  # 2 MiB: above the write buffer, many windows
         assert await channel.unary_unary("/test.Memory/Echo")(payload, timeout=30) == payload
-    assert set(paused) == {"_ClientConnection", "_ServerConnection"}  # both were held back
+    assert set(paused) == {"ClientConnection", "ServerConnection"}  # both were held back
 
 
 async def test_grpc_over_memory_byte_by_byte() -> None:
@@ -812,7 +806,7 @@ async def test_server_stop_closes_memory_connections() -> None:
     network = MemoryNetwork()
     async with grpc_over_memory(network) as (server, channel):
         assert await channel.unary_unary("/test.Memory/Echo")(b"one", timeout=5) == b"one"
-        conn = channel._conn
+        conn = channel._subchannels[0]._conn
         assert conn is not None
         await server.stop(grace=1.0)  # GOAWAY, close: the client end sees EOF and closes
         await conn.wait_closed()
@@ -828,12 +822,30 @@ async def test_grpc_server_sees_the_memory_peername() -> None:
         assert conn.peer_address == ("memory", "svc#1")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ServicerContext.peer() formats every 2-tuple peername as an IP address "
-    "('ipv4:memory:svc#1'); it needs a branch for ('memory', name)",
-)
 async def test_grpc_peer_string_over_memory() -> None:
     network = MemoryNetwork()
     async with grpc_over_memory(network) as (_, channel):
         assert await channel.unary_unary("/test.Memory/Peer")(b"", timeout=5) == b"memory:svc#1"
+
+
+async def test_memory_targets_on_the_loops_own_network() -> None:
+    server = puregrpc.Server()
+    server.add_service(memory_service())
+    assert await server.start("memory:own") == 0
+    try:
+        async with puregrpc.Channel("memory:own") as channel:
+            assert await channel.unary_unary("/test.Memory/Echo")(b"hi", timeout=5) == b"hi"
+            assert await channel.unary_unary("/test.Memory/Peer")(b"", timeout=5) == b"memory:own#1"
+        async with puregrpc.Channel("memory:nobody") as channel:
+            with pytest.raises(puregrpc.RpcError) as caught:
+                await channel.unary_unary("/test.Memory/Echo")(b"hi", timeout=5)
+            assert caught.value.code() == puregrpc.StatusCode.UNAVAILABLE
+            assert "memory:nobody" in caught.value.details()
+    finally:
+        await server.stop()
+
+
+def test_memory_targets_refuse_tls() -> None:
+    context = puregrpc.channel_ssl_context()
+    with pytest.raises(ValueError, match="no TLS"):
+        puregrpc.Channel("memory:x", ssl_context=context)
