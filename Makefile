@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo demo-http2 test lint types unit bench clean
+.PHONY: venv demo test lint types unit bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,9 +17,6 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m puregrpc generate -I examples/hello --out examples/hello examples/hello/hello.proto
 	$(BIN)/python examples/hello/demo.py
-
-demo-http2: $(STAMP)
-	$(BIN)/python examples/http2_demo.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check --no-cache .

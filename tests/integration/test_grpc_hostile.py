@@ -18,6 +18,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 import pytest
 from support.grpc_util import EchoService, running_server
+from support.h2_binding import (
+    H2ClientConnection,
+    H2ConnectionLostError,
+    H2Request,
+    H2Response,
+    H2StreamResetError,
+    serve_h2,
+)
 from support.scripted_server import RESPONSE_HEAD, RawStream, scripted
 
 import puregrpc
@@ -25,14 +33,6 @@ from puregrpc import RpcError, StatusCode
 from puregrpc._http2 import (
     ErrorCode,
     H2Config,
-)
-from puregrpc._transport._h2_binding import (
-    ConnectionLostError,
-    H2ClientConnection,
-    H2Request,
-    H2Response,
-    StreamResetError,
-    serve_h2,
 )
 from puregrpc._wire.framing import frame_message
 from puregrpc._wire.status_text import decode_message, encode_message
@@ -194,7 +194,7 @@ async def test_connection_lost_cancels_the_server_handler() -> None:
         assert not service.cancelled.is_set()
         conn._protocol.abort()
         await asyncio.wait_for(service.cancelled.wait(), 5)
-        with pytest.raises(ConnectionLostError):
+        with pytest.raises(H2ConnectionLostError):
             await task
 
 
@@ -321,7 +321,7 @@ async def test_status_beyond_the_clients_header_list_limit_resets_the_stream(
         conn = await H2ClientConnection.connect("127.0.0.1", port, config)
         try:
             path = "/" + "a" * 5000
-            with pytest.raises(StreamResetError) as caught:
+            with pytest.raises(H2StreamResetError) as caught:
                 await send(conn, frame_message(b"x"), headers, path=path)
             assert caught.value.error_code == ErrorCode.INTERNAL_ERROR
             await assert_still_serves(conn)

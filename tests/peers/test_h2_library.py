@@ -21,6 +21,15 @@ import h2.events
 import h2.exceptions
 import pytest
 from h2.settings import SettingCodes
+from support.h2_binding import (
+    H2ClientConnection,
+    H2ConnectionLostError,
+    H2Request,
+    H2Response,
+    H2StreamRefusedError,
+    H2StreamResetError,
+    serve_h2,
+)
 from support.h2util import of_type
 
 from puregrpc._http2 import (
@@ -33,15 +42,6 @@ from puregrpc._http2 import (
     RequestReceived,
     StreamReset,
     TrailersReceived,
-)
-from puregrpc._transport import (
-    ConnectionLostError,
-    H2ClientConnection,
-    H2Request,
-    H2Response,
-    StreamRefusedError,
-    StreamResetError,
-    serve_h2,
 )
 
 pytestmark = pytest.mark.peer
@@ -537,7 +537,7 @@ async def test_our_client_sees_rst_stream_and_settings_change() -> None:
     async def body(server: H2LibServer, port: int) -> None:
         client = await H2ClientConnection.connect("127.0.0.1", port)
         try:
-            with pytest.raises(StreamResetError) as caught:
+            with pytest.raises(H2StreamResetError) as caught:
                 await asyncio.wait_for(client.request("GET", "/reset"), 10)
             assert caught.value.error_code == ErrorCode.INTERNAL_ERROR
             assert caught.value.remote
@@ -574,7 +574,7 @@ async def test_our_client_sees_rst_stream_and_settings_change() -> None:
 
 async def test_our_client_sees_goaway() -> None:
     """The h2 server's GOAWAY with last_stream_id below one of our streams: that one fails
-    with StreamRefusedError (safe to retry), the earlier one completes, new ones are refused."""
+    with H2StreamRefusedError (safe to retry), the earlier one completes, new ones are refused."""
 
     async def body(server: H2LibServer, port: int) -> None:
         client = await H2ClientConnection.connect("127.0.0.1", port)
@@ -590,9 +590,9 @@ async def test_our_client_sees_goaway() -> None:
             # after its own GOAWAY, and stream 1 is still to be answered.
             assert server.writer is not None
             server.writer.write(bytes([0, 0, 8, 7, 0, 0, 0, 0, 0]) + struct.pack(">LL", 1, 0))
-            with pytest.raises(StreamRefusedError):
+            with pytest.raises(H2StreamRefusedError):
                 await asyncio.wait_for(second, 10)
-            with pytest.raises((StreamRefusedError, ConnectionLostError)):
+            with pytest.raises((H2StreamRefusedError, H2ConnectionLostError)):
                 await client.request("GET", "/new")
             server.respond(1, b"finished after GOAWAY")
             assert (await asyncio.wait_for(first, 10)).body == b"finished after GOAWAY"

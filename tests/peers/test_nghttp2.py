@@ -16,17 +16,17 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
-from support.tools import require_tool
-
-from puregrpc._http2 import ErrorCode, H2Config, SettingCode
-from puregrpc._transport import (
-    ConnectionLostError,
+from support.h2_binding import (
     H2ClientConnection,
+    H2ConnectionLostError,
     H2Request,
     H2Response,
     H2Server,
     serve_h2,
 )
+from support.tools import require_tool
+
+from puregrpc._http2 import ErrorCode, H2Config, SettingCode
 
 pytestmark = pytest.mark.peer
 
@@ -357,7 +357,7 @@ async def test_nghttpd_shutdown_fails_pending_requests(
     nghttpd: NghttpdFactory, docroot: Path
 ) -> None:
     """nghttpd sends no GOAWAY on SIGTERM (checked: it just closes); our pending requests
-    must fail with ConnectionLostError, promptly, and later ones too."""
+    must fail with H2ConnectionLostError, promptly, and later ones too."""
     (docroot / "x.txt").write_bytes(b"x")
     port, proc = nghttpd()
     client = await H2ClientConnection.connect("127.0.0.1", port)
@@ -371,8 +371,8 @@ async def test_nghttpd_shutdown_fails_pending_requests(
         assert not any(task.done() for task in pending)
         proc.send_signal(signal.SIGTERM)
         results = await asyncio.wait_for(asyncio.gather(*pending, return_exceptions=True), 10)
-        assert all(isinstance(r, ConnectionLostError) for r in results), results
-        with pytest.raises(ConnectionLostError):
+        assert all(isinstance(r, H2ConnectionLostError) for r in results), results
+        with pytest.raises(H2ConnectionLostError):
             await client.request("GET", "/x.txt")
     finally:
         release.set()
@@ -383,7 +383,7 @@ async def test_nghttpd_goaway_fails_pending_requests(
     nghttpd: NghttpdFactory, docroot: Path
 ) -> None:
     """nghttpd's GOAWAY(PROTOCOL_ERROR), provoked by a PING on a stream smuggled onto the
-    wire: the pending request fails with ConnectionLostError naming the GOAWAY."""
+    wire: the pending request fails with H2ConnectionLostError naming the GOAWAY."""
     (docroot / "x.txt").write_bytes(b"x")
     port, _ = nghttpd()
     client = await H2ClientConnection.connect("127.0.0.1", port)
@@ -394,7 +394,7 @@ async def test_nghttpd_goaway_fails_pending_requests(
         transport = client._protocol._transport
         assert transport is not None
         transport.write(b"\x00\x00\x08\x06\x00\x00\x00\x00\x01" + b"12345678")  # PING on stream 1
-        with pytest.raises(ConnectionLostError, match="GOAWAY"):
+        with pytest.raises(H2ConnectionLostError, match="GOAWAY"):
             await asyncio.wait_for(pending, 10)
         goaway = client._protocol._goaway
         assert goaway is not None

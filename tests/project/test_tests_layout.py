@@ -35,6 +35,7 @@ LAYERS = [
     "unit/wire",
     "unit/client",
     "unit/server",
+    "unit/transport",
     "unit/testing",
     "integration",
     "peers",

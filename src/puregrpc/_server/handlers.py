@@ -11,10 +11,6 @@ from .context import ServicerContext
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
 
-Deserializer = Callable[[bytes], Any]
-Serializer = Callable[[Any], bytes]
-
-
 class Cardinality(enum.Enum):
     UNARY_UNARY = "unary_unary"
     UNARY_STREAM = "unary_stream"

@@ -1,4 +1,6 @@
-"""asyncio binding of the sans-IO HTTP/2 engine: one `asyncio.Protocol` per connection.
+"""A minimal asyncio binding of the sans-IO HTTP/2 engine (plain HTTP/2 requests and responses,
+no gRPC), for the engine's peer tests and the HTTP/2 demo: one `asyncio.Protocol` per
+connection. Its exceptions are its own (`H2TransportError` and below), not the runtime's.
 
 Contract:
 * Each connection owns one `H2Connection`. Every batch of received bytes is fed to
@@ -49,15 +51,15 @@ from puregrpc._http2 import (
 )
 
 __all__ = [
-    "ConnectionLostError",
     "H2ClientConnection",
+    "H2ConnectionLostError",
     "H2Request",
     "H2Response",
     "H2Server",
+    "H2StreamRefusedError",
+    "H2StreamResetError",
     "H2TransportError",
     "Handler",
-    "StreamRefusedError",
-    "StreamResetError",
     "serve_h2",
 ]
 
@@ -78,11 +80,11 @@ class H2TransportError(Exception):
     """Base of the errors a request or a stream fails with."""
 
 
-class ConnectionLostError(H2TransportError):
+class H2ConnectionLostError(H2TransportError):
     """The connection closed (or the peer broke the protocol) before the stream finished."""
 
 
-class StreamResetError(H2TransportError):
+class H2StreamResetError(H2TransportError):
     """The stream was reset: by the peer (`remote`) or by us."""
 
     def __init__(self, stream_id: int, error_code: ErrorCode | int, remote: bool) -> None:
@@ -94,7 +96,7 @@ class StreamResetError(H2TransportError):
         self.remote = remote
 
 
-class StreamRefusedError(StreamResetError):
+class H2StreamRefusedError(H2StreamResetError):
     """REFUSED_STREAM, from RST_STREAM or GOAWAY: the peer never processed the request, so it
     is safe to retry on a new connection."""
 
@@ -319,7 +321,7 @@ class _H2Protocol(asyncio.Protocol):
         self._lost_reason = reason
         self._transport = None
         for stream in list(self._streams.values()):
-            stream.fail(ConnectionLostError(reason))
+            stream.fail(H2ConnectionLostError(reason))
         self._can_write.set()
         self._settings_seen.set()
         for task in self._tasks:
@@ -349,7 +351,7 @@ class _H2Protocol(asyncio.Protocol):
         """A connection error: write the queued GOAWAY and close; streams fail with `reason`."""
         self._lost_reason = reason
         for stream in list(self._streams.values()):
-            stream.fail(ConnectionLostError(reason))
+            stream.fail(H2ConnectionLostError(reason))
         self._flush()
         if self._transport is not None:
             self._transport.close()
@@ -399,9 +401,9 @@ class _H2Protocol(asyncio.Protocol):
         if stream.error is not None:
             return stream.error
         if isinstance(exc, ConnectionClosedError) or self.is_closed:
-            return ConnectionLostError(self._lost_reason or f"connection closed: {exc}")
+            return H2ConnectionLostError(self._lost_reason or f"connection closed: {exc}")
         if isinstance(exc, StreamClosedError):
-            return StreamResetError(stream.id, ErrorCode.STREAM_CLOSED, False)
+            return H2StreamResetError(stream.id, ErrorCode.STREAM_CLOSED, False)
         return exc
 
     def _send_headers(self, stream: _Stream, headers: HeaderList, end_stream: bool) -> None:
@@ -423,7 +425,7 @@ class _H2Protocol(asyncio.Protocol):
                 await self._can_write.wait()
             stream.check()
             if self.is_closed:
-                raise ConnectionLostError(self._lost_reason or "connection lost")
+                raise H2ConnectionLostError(self._lost_reason or "connection lost")
             piece = bytes(view[offset : offset + _SEND_CHUNK])
             last = offset + len(piece) >= total
             stream.send_ready.clear()
@@ -490,9 +492,9 @@ class _H2Protocol(asyncio.Protocol):
 
     def _on_stream_reset(self, stream: _Stream, event: StreamReset) -> None:
         if event.error_code == ErrorCode.REFUSED_STREAM and event.remote:
-            error: StreamResetError = StreamRefusedError(event.stream_id)
+            error: H2StreamResetError = H2StreamRefusedError(event.stream_id)
         else:
-            error = StreamResetError(event.stream_id, event.error_code, event.remote)
+            error = H2StreamResetError(event.stream_id, event.error_code, event.remote)
         stream.fail(error)
 
     # -- role hooks
@@ -718,9 +720,9 @@ class _ClientProtocol(_H2Protocol):
 
     def _check_usable(self) -> None:
         if self.is_closed or self._h2.closed:
-            raise ConnectionLostError(self._lost_reason or "connection closed")
+            raise H2ConnectionLostError(self._lost_reason or "connection closed")
         if self._goaway is not None:
-            raise StreamRefusedError(
+            raise H2StreamRefusedError(
                 self._h2.get_next_available_stream_id(),
                 "the server sent GOAWAY; retry on a new connection",
             )
@@ -728,7 +730,7 @@ class _ClientProtocol(_H2Protocol):
     async def wait_ready(self) -> None:
         await self._settings_seen.wait()
         if self.is_closed:
-            raise ConnectionLostError(self._lost_reason or "connection lost before SETTINGS")
+            raise H2ConnectionLostError(self._lost_reason or "connection lost before SETTINGS")
 
     async def open_stream(self, headers: HeaderList, end_stream: bool) -> _Stream:
         """Send request headers on a new stream, waiting for a slot under the peer's
@@ -823,8 +825,8 @@ class H2ClientConnection:
         """Send a request and read its whole response.
 
         `body` is bytes or an async iterable of chunks (streamed while the response may
-        already arrive). Raises `StreamResetError` (`StreamRefusedError` for REFUSED_STREAM or
-        a GOAWAY that excluded the stream: safe to retry) or `ConnectionLostError`.
+        already arrive). Raises `H2StreamResetError` (`H2StreamRefusedError` for REFUSED_STREAM or
+        a GOAWAY that excluded the stream: safe to retry) or `H2ConnectionLostError`.
         Cancelling the call resets the stream.
         """
         protocol = self._protocol
@@ -863,6 +865,6 @@ class H2ClientConnection:
 
     async def close(self) -> None:
         """Send GOAWAY, close the socket and wait until it and every task of the connection
-        are gone; requests still in flight fail with `ConnectionLostError`."""
+        are gone; requests still in flight fail with `H2ConnectionLostError`."""
         self._protocol.close()
         await self._protocol.wait_closed()

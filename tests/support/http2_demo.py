@@ -13,7 +13,7 @@ import sys
 import time
 
 from puregrpc._http2 import H2Config
-from puregrpc._transport import H2ClientConnection, H2Request, H2Response, serve_h2
+from support.h2_binding import H2ClientConnection, H2Request, H2Response, serve_h2
 
 WINDOW = 65535  # the protocol default: far below the 1 MB body, so flow control must work
 
