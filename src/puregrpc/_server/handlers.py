@@ -11,6 +11,7 @@ from .context import ServicerContext
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
 
+
 class Cardinality(enum.Enum):
     UNARY_UNARY = "unary_unary"
     UNARY_STREAM = "unary_stream"
