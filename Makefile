@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 FREE_THREADED = $(BIN)/python -c 'import sys, sysconfig; \
 	sys.exit(0 if sysconfig.get_config_var("Py_GIL_DISABLED") else 1)'
 
-.PHONY: venv demo demo-http2 test lint types unit cov bench clean
+.PHONY: venv demo test lint types unit cov bench clean
 
 # The `dev-gil-only` extra (grpcio, mypy and the other packages with no free-threaded wheels) is
 # replaced by `dev-free-threaded` on a free-threaded interpreter; tests needing what is missing
@@ -26,9 +26,6 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m puregrpc generate -I examples/hello --out examples/hello examples/hello/hello.proto
 	$(BIN)/python examples/hello/demo.py
-
-demo-http2: $(STAMP)
-	$(BIN)/python examples/http2_demo.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check --no-cache .

@@ -10,7 +10,7 @@ after a hash of everything that goes into them, so a run builds at most once:
   ``grpclib/bench_grpc.py``.
 * ``puregrpc-bench-go-<hash>/bin/{loadgen,rawload,server}``, with the GOPATH that made them beside.
 
-The Go build reuses tests/peers/build.py (GOPATH mode, no network, protoc-gen-go with
+The Go build reuses tests/support/peers/build.py (GOPATH mode, no network, protoc-gen-go with
 ``plugins=grpc`` compiled from /usr/share/gocode). ``python bench/build.py`` builds both and
 prints the paths.
 """
@@ -35,7 +35,7 @@ REPO = BENCH_DIR.parent
 if str(REPO / "tests") not in sys.path:
     sys.path.append(str(REPO / "tests"))
 
-from peers.build import (  # noqa: E402
+from support.peers.build import (  # noqa: E402
     DEBIAN_GOPATH,
     PROTOC_GEN_GO_PACKAGE,
     BuildError,

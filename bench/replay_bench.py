@@ -78,12 +78,12 @@ def serve_and_record(capture: Path, gen: Path) -> None:
     import puregrpc_server
 
     import puregrpc
-    from puregrpc._server import _ServerConnection
-    from puregrpc._transport._grpc_connection import GrpcConnection
+    from puregrpc._server.connection import ServerConnection
+    from puregrpc._transport.connection import GrpcConnection
 
     chunks: list[bytes] = []
     first: list[object] = []
-    receive = _ServerConnection.data_received
+    receive = ServerConnection.data_received
 
     def recording(self: GrpcConnection, data: bytes) -> None:
         if not first:
@@ -92,7 +92,7 @@ def serve_and_record(capture: Path, gen: Path) -> None:
             chunks.append(bytes(data))
         receive(self, data)
 
-    _ServerConnection.data_received = recording  # type: ignore[method-assign]
+    ServerConnection.data_received = recording  # type: ignore[method-assign]
 
     async def serve() -> None:
         pb2, glue = load_generated("puregrpc", gen)
@@ -199,8 +199,9 @@ class _EngineOnly:
 def _transport_only(pb2: Any | None) -> Any:
     """A `GrpcConnection` answering each unary request itself, after the batch."""
     from puregrpc._http2 import H2Config
-    from puregrpc._transport._grpc_connection import GrpcConnection, GrpcStream
-    from puregrpc._wire import frame_message
+    from puregrpc._transport.connection import GrpcConnection
+    from puregrpc._transport.stream import GrpcStream
+    from puregrpc._wire.framing import frame_message
 
     class TransportOnly(GrpcConnection):
         def __init__(self) -> None:
@@ -220,7 +221,7 @@ def _transport_only(pb2: Any | None) -> Any:
                 if pb2 is not None:
                     payload = pb2.Payload(body=pb2.Payload.FromString(payload).body)
                     payload = payload.SerializeToString()
-                stream.send_response(_RESPONSE_HEADERS, frame_message(payload), _OK_TRAILERS)
+                stream.write_ok(frame_message(payload))
 
     conn = TransportOnly()
     conn.connection_made(_DroppingTransport())  # type: ignore[arg-type]
@@ -232,7 +233,7 @@ def replay(capture: Path, gen: Path, reps: int, layer: str = "server") -> dict[s
     import puregrpc_server
 
     import puregrpc
-    from puregrpc._server import _ServerConnection
+    from puregrpc._server.connection import ServerConnection
 
     chunks = read_capture(capture)
 
@@ -248,7 +249,7 @@ def replay(capture: Path, gen: Path, reps: int, layer: str = "server") -> dict[s
                 return _EngineOnly()
             if layer.startswith("transport"):
                 return _transport_only(pb2 if layer.endswith("protobuf") else None)
-            conn = _ServerConnection(server, server._h2_config)
+            conn = ServerConnection(server, server._h2_config)
             conn.connection_made(_DroppingTransport())  # type: ignore[arg-type]
             return conn
 

@@ -5,21 +5,18 @@ Client: `Channel` and its multi-callables (or generated stubs). Server: `Server`
 See docs/api.md.
 """
 
-__version__ = "0.1.0.dev0"
-
-from ._channel import (
-    Channel,
-    StreamStreamCall,
+from ._client.call import StreamStreamCall, StreamUnaryCall, UnaryStreamCall, UnaryUnaryCall
+from ._client.channel import Channel
+from ._client.interceptors import ClientCallDetails, ClientInterceptor
+from ._client.multicallable import (
     StreamStreamMultiCallable,
-    StreamUnaryCall,
     StreamUnaryMultiCallable,
-    UnaryStreamCall,
     UnaryStreamMultiCallable,
-    UnaryUnaryCall,
     UnaryUnaryMultiCallable,
 )
-from ._credentials import channel_ssl_context, server_ssl_context
-from ._handlers import (
+from ._rich import rich_status, status_details
+from ._server.context import ServicerContext
+from ._server.handlers import (
     MethodHandler,
     ServiceDefinition,
     stream_stream_handler,
@@ -27,11 +24,14 @@ from ._handlers import (
     unary_stream_handler,
     unary_unary_handler,
 )
-from ._interceptors import ClientCallDetails, ClientInterceptor, ServerInterceptor
-from ._metadata import Metadata, MetadataError, MetadataLike
-from ._rich import rich_status, status_details
-from ._server import Server, ServicerContext
-from ._status import AbortError, RpcError, Status, StatusCode
+from ._server.interceptors import ServerInterceptor
+from ._server.server import Server
+from ._transport.credentials import channel_ssl_context, server_ssl_context
+from ._vocab.codes import StatusCode
+from ._vocab.errors import AbortError, MetadataError, RpcError
+from ._vocab.metadata import Metadata, MetadataLike
+from ._vocab.status import Status
+from ._vocab.version import VERSION as __version__
 
 __all__ = [
     "AbortError",

@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from ._metadata import Metadata, MetadataLike
-from ._status import RpcError, Status, StatusCode
+from ._vocab.codes import StatusCode
+from ._vocab.errors import RpcError
+from ._vocab.metadata import Metadata, MetadataLike
+from ._vocab.status import Status
 
 if TYPE_CHECKING:
     from google.protobuf.message import Message

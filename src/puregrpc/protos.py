@@ -23,9 +23,9 @@ from typing import Any
 from google.protobuf import descriptor, descriptor_pool, message_factory
 from google.protobuf.message import Message
 
-from ._channel import Channel
 from ._cli.protos import CliError, compile_protos, pool_from_set
-from ._handlers import (
+from ._client.channel import Channel
+from ._server.handlers import (
     Cardinality,
     MethodHandler,
     ServiceDefinition,

@@ -26,10 +26,11 @@ from typing import Any, Protocol, TextIO
 
 from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory
 
-from .._channel import Channel
-from .._credentials import channel_ssl_context
-from .._metadata import Metadata, MetadataError
-from .._status import RpcError, StatusCode
+from .._client.channel import Channel
+from .._transport.credentials import channel_ssl_context
+from .._vocab.codes import StatusCode
+from .._vocab.errors import MetadataError, RpcError
+from .._vocab.metadata import Metadata
 from .describe import describe, find_symbol
 from .protos import (
     ENUM,

@@ -18,9 +18,11 @@ from typing import Any
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
-from .._channel import Channel, StreamStreamCall
-from .._metadata import Metadata
-from .._status import RpcError, StatusCode
+from .._client.call import StreamStreamCall
+from .._client.channel import Channel
+from .._vocab.codes import StatusCode
+from .._vocab.errors import RpcError
+from .._vocab.metadata import Metadata
 from .protos import BYTES, INT32, MESSAGE, REPEATED, STRING, CliError, build_pool, field, message
 
 PACKAGES = ("grpc.reflection.v1", "grpc.reflection.v1alpha")

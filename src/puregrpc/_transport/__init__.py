@@ -1,31 +1,3 @@
-"""asyncio transports over puregrpc's sans-IO HTTP/2 engine.
-
-For now a minimal HTTP/2 binding (`serve_h2`, `H2ClientConnection`); it grows into the gRPC
-transport.
-"""
-
-from ._h2_binding import (
-    ConnectionLostError,
-    H2ClientConnection,
-    H2Request,
-    H2Response,
-    H2Server,
-    H2TransportError,
-    Handler,
-    StreamRefusedError,
-    StreamResetError,
-    serve_h2,
-)
-
-__all__ = [
-    "ConnectionLostError",
-    "H2ClientConnection",
-    "H2Request",
-    "H2Response",
-    "H2Server",
-    "H2TransportError",
-    "Handler",
-    "StreamRefusedError",
-    "StreamResetError",
-    "serve_h2",
-]
+"""L3: the only asyncio I/O. `connection` (one HTTP/2 connection: the engine, writes, keepalive)
+and `stream` (one stream, implementing the `streams` seams `ServerStream` and `ClientStream`),
+`keepalive`, `credentials` (TLS contexts with ALPN h2), `memory` (the in-memory transport)."""

@@ -28,6 +28,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import puregrpc
+from puregrpc import StatusCode
 from puregrpc._protos.grpc.health.v1 import health_grpc
 from puregrpc._protos.grpc.health.v1.health_grpc import HealthStub
 from puregrpc._protos.grpc.health.v1.health_pb2 import (
@@ -36,7 +37,6 @@ from puregrpc._protos.grpc.health.v1.health_pb2 import (
     HealthListRequest,
     HealthListResponse,
 )
-from puregrpc._status import StatusCode
 
 __all__ = [
     "NOT_SERVING",

@@ -32,11 +32,11 @@ from google.protobuf import descriptor_pool
 from google.protobuf.descriptor import FileDescriptor
 
 import puregrpc
+from puregrpc import StatusCode
 from puregrpc._protos import POOL
 from puregrpc._protos.grpc.reflection.v1 import reflection_grpc, reflection_pb2
 from puregrpc._protos.grpc.reflection.v1alpha import reflection_grpc as v1alpha_grpc
 from puregrpc._protos.grpc.reflection.v1alpha import reflection_pb2 as v1alpha_pb2
-from puregrpc._status import StatusCode
 
 __all__ = [
     "SERVICE_NAMES",

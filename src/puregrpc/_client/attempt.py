@@ -1,0 +1,105 @@
+"""An attempt: one try of a client call, on one stream of one subchannel.
+
+A call (`puregrpc._client.call`) owns what lasts for the whole RPC (deadline, cancellation,
+interceptors, the status, callbacks); each attempt owns what belongs to its stream: the stream,
+the response's initial metadata and encoding, the task writing a request iterator, whether the
+request side is done, and the replay buffer.
+
+The replay buffer keeps the framed request messages sent on this attempt so that another attempt
+could send them again (gRFC A6). It is bounded by `REPLAY_LIMIT` octets. The attempt *commits*
+when the response's headers arrive (the server has seen the call) or when the buffer would go
+beyond its limit; a committed attempt drops its buffer and can no longer be replaced. Today the
+one replacement is the transparent retry of a stream the server refused before processing it
+(REFUSED_STREAM, RT7), for a request that is all in the buffer; retry and hedging policies build
+on the same two operations (`replay`, `commit`).
+
+`unary` is the unary fast path as an operation of the attempt: send the whole request at once on
+a connection that can take a stream now, and wait in one place until the stream settles.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from .._transport.stream import GrpcStream
+from .._vocab.metadata import Metadata
+from .._wire.compression import IDENTITY
+from .connection import ClientConnection
+from .subchannel import Subchannel
+
+REPLAY_LIMIT = 256 * 1024  # octets of request messages an uncommitted attempt keeps (gRFC A6)
+
+
+class Attempt:
+    """One stream of a call, and what the call learnt from it."""
+
+    __slots__ = (
+        "buffer",
+        "buffered",
+        "committed",
+        "initial_metadata",
+        "number",
+        "response_encoding",
+        "stream",
+        "subchannel",
+        "writer",
+        "writes_done",
+    )
+
+    def __init__(self, number: int, subchannel: Subchannel, stream: GrpcStream) -> None:
+        self.number = number  # 0 for the first attempt of a call
+        self.subchannel = subchannel
+        self.stream = stream
+        self.initial_metadata: Metadata | None = None
+        self.response_encoding = IDENTITY
+        self.writer: asyncio.Task[None] | None = None
+        self.writes_done = False
+        self.buffer: list[bytes] | None = []  # None once committed
+        self.buffered = 0
+        self.committed = False
+
+    @classmethod
+    def unary(
+        cls,
+        subchannel: Subchannel,
+        conn: ClientConnection,
+        headers: Sequence[tuple[str, str]],
+        data: bytes,
+    ) -> Attempt:
+        """The first attempt of a unary call, its request (`data`, framed) sent with its headers
+        in one engine operation. Raises the engine's `UsageError` when no stream can be opened."""
+        attempt = cls(0, subchannel, conn.open_request(headers, data))
+        attempt.writes_done = True
+        attempt.record(data)
+        return attempt
+
+    def record(self, data: bytes) -> None:
+        """Keep `data` (framed messages just sent) for a replay, or commit if it is too much."""
+        buffer = self.buffer
+        if buffer is not None:
+            self.buffered += len(data)
+            if self.buffered > REPLAY_LIMIT:
+                self.commit()
+            else:
+                buffer.append(data)
+
+    def commit(self) -> None:
+        """From now on this attempt is the call's only one: its buffer is dropped."""
+        self.committed = True
+        self.buffer = None
+
+    @property
+    def replayable(self) -> bool:
+        """Whether another attempt could carry the whole request again."""
+        return not self.committed and self.writes_done and self.buffer is not None
+
+    async def replay_on(self, number: int, subchannel: Subchannel, stream: GrpcStream) -> Attempt:
+        """The next attempt, on `stream`, with this one's request sent again (ending it)."""
+        assert self.buffer is not None
+        attempt = Attempt(number, subchannel, stream)
+        data = b"".join(self.buffer)
+        attempt.record(data)
+        attempt.writes_done = True
+        await stream.send_message(data, end=True)
+        return attempt

@@ -1,0 +1,89 @@
+"""The client's side of a connection: opens streams within the server's concurrency limit,
+drains after the server's GOAWAY, reports `too_many_pings` (K3)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+
+from .._http2 import ConnectionTerminated, ErrorCode, H2Config
+from .._transport.connection import GrpcConnection
+from .._transport.keepalive import KeepalivePolicy
+from .._transport.stream import GrpcStream
+
+
+class ClientConnection(GrpcConnection):
+    """A client connection: opens streams, respecting the server's concurrency limit."""
+
+    def __init__(
+        self,
+        config: H2Config,
+        max_receive: int,
+        keepalive: KeepalivePolicy | None,
+        on_too_many_pings: Callable[[], None],
+    ) -> None:
+        super().__init__(config, max_receive, keepalive)
+        self._slot_waiters: list[asyncio.Future[None]] = []
+        self._on_too_many_pings = on_too_many_pings
+
+    def open_stream(self, headers: Sequence[tuple[str, str]], end_stream: bool) -> GrpcStream:
+        h2 = self.h2
+        stream_id = h2.get_next_available_stream_id()
+        h2.send_headers(stream_id, headers, end_stream)
+        stream = GrpcStream(self, stream_id, self.max_receive)
+        self.streams[stream_id] = stream
+        self.schedule_flush()
+        return stream
+
+    def open_request(self, headers: Sequence[tuple[str, str]], data: bytes) -> GrpcStream:
+        """Open a stream carrying a whole request: `headers`, then `data` (framed messages)
+        ending our side. Raises the engine's `UsageError` when no stream can be opened."""
+        h2 = self.h2
+        stream_id = h2.get_next_available_stream_id()
+        h2.send_request(stream_id, headers, data)
+        stream = GrpcStream(self, stream_id, self.max_receive)
+        self.streams[stream_id] = stream
+        self.keepalive.strikes = 0  # K2: sending resets the peer's ping strikes
+        if self._flush_handle is None:
+            self._flush_handle = self.loop.call_soon(self.flush)
+        return stream
+
+    def has_slot(self) -> bool:
+        return self.h2.open_outbound_streams < self.h2.max_outbound_streams()
+
+    def can_open(self) -> bool:
+        """Whether a stream can be opened now: usable, and below the server's limit."""
+        return not self.goaway_received and not self._closed.done() and self.h2.can_open_stream()
+
+    async def wait_slot(self) -> None:
+        while not self.has_slot() and self.is_usable:
+            waiter = self.loop.create_future()
+            self._slot_waiters.append(waiter)
+            await waiter
+
+    def _forget(self, stream: GrpcStream) -> None:
+        self.streams.pop(stream.stream_id, None)
+        if self._slot_waiters:
+            self._wake_slots()
+        if self.goaway_received and not self.streams:
+            self.close()  # drained after the server's GOAWAY: new calls use a new connection
+
+    def on_lost(self) -> None:
+        self._wake_slots()
+
+    def on_goaway(self, event: ConnectionTerminated) -> None:
+        if event.error_code == ErrorCode.ENHANCE_YOUR_CALM and (
+            event.additional_data == b"too_many_pings"
+        ):
+            self._on_too_many_pings()
+        self._wake_slots()
+        if not self.streams:
+            self.close()
+
+    def _wake_slots(self) -> None:
+        if not self._slot_waiters:
+            return  # (runs as every stream ends)
+        waiters, self._slot_waiters = self._slot_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)

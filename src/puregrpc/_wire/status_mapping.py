@@ -1,0 +1,62 @@
+"""The one mapping of failures to a `Status`: RST_STREAM codes (W20), HTTP statuses of responses
+without `grpc-status` (W18, doc/http-grpc-status-mapping.md), and the exception tree of
+`puregrpc._vocab.errors`."""
+
+from __future__ import annotations
+
+from .._http2 import ErrorCode
+from .._vocab.codes import StatusCode
+from .._vocab.errors import ConnectionLostError, StreamResetError, WireError
+from .._vocab.status import Status
+
+_RST_TO_STATUS: dict[int, StatusCode] = {
+    ErrorCode.NO_ERROR: StatusCode.INTERNAL,
+    ErrorCode.PROTOCOL_ERROR: StatusCode.INTERNAL,
+    ErrorCode.INTERNAL_ERROR: StatusCode.INTERNAL,
+    ErrorCode.FLOW_CONTROL_ERROR: StatusCode.INTERNAL,
+    ErrorCode.SETTINGS_TIMEOUT: StatusCode.INTERNAL,
+    ErrorCode.STREAM_CLOSED: StatusCode.INTERNAL,
+    ErrorCode.FRAME_SIZE_ERROR: StatusCode.INTERNAL,
+    ErrorCode.REFUSED_STREAM: StatusCode.UNAVAILABLE,
+    ErrorCode.CANCEL: StatusCode.CANCELLED,
+    ErrorCode.COMPRESSION_ERROR: StatusCode.INTERNAL,
+    ErrorCode.CONNECT_ERROR: StatusCode.INTERNAL,
+    ErrorCode.ENHANCE_YOUR_CALM: StatusCode.RESOURCE_EXHAUSTED,
+    ErrorCode.INADEQUATE_SECURITY: StatusCode.PERMISSION_DENIED,
+    ErrorCode.HTTP_1_1_REQUIRED: StatusCode.INTERNAL,
+}
+
+
+def status_for_reset(code: ErrorCode | int) -> StatusCode:
+    """The status a client reports for a RST_STREAM code (W20)."""
+    return _RST_TO_STATUS.get(int(code), StatusCode.INTERNAL)
+
+
+_HTTP_TO_STATUS = {
+    400: StatusCode.INTERNAL,
+    401: StatusCode.UNAUTHENTICATED,
+    403: StatusCode.PERMISSION_DENIED,
+    404: StatusCode.UNIMPLEMENTED,
+    429: StatusCode.UNAVAILABLE,
+    502: StatusCode.UNAVAILABLE,
+    503: StatusCode.UNAVAILABLE,
+    504: StatusCode.UNAVAILABLE,
+}
+
+
+def status_for_http(status: int) -> StatusCode:
+    """The status for a non-200 HTTP response without grpc-status
+    (doc/http-grpc-status-mapping.md)."""
+    return _HTTP_TO_STATUS.get(status, StatusCode.UNKNOWN)
+
+
+def status_for_error(exc: BaseException) -> Status | None:
+    """The status a call ends with when `exc` stops it: wire rules by their own code, a lost
+    connection UNAVAILABLE, a reset stream by W20; None for anything else (not ours to map)."""
+    if isinstance(exc, WireError):
+        return Status(exc.code, str(exc))
+    if isinstance(exc, ConnectionLostError):
+        return Status(StatusCode.UNAVAILABLE, str(exc))
+    if isinstance(exc, StreamResetError):
+        return Status(status_for_reset(exc.code), f"Stream reset by the server: {exc}")
+    return None
