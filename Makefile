@@ -35,10 +35,10 @@ lint: $(STAMP)
 # grpcio packages it checks tests/ and interop/ against: there `make types` says so and checks
 # nothing (the same code, with the same `python_version`, is checked where there is a GIL).
 types: $(STAMP)
-	if $(FREE_THREADED); then \
+	@if $(FREE_THREADED); then \
 		echo "make types: skipped on free-threaded $$($(BIN)/python -V): mypy (librt) and" \
 			"grpcio have no wheels for it; make types runs on 3.11 and 3.13"; \
-	else $(BIN)/mypy; fi
+	else echo $(BIN)/mypy; $(BIN)/mypy; fi
 
 unit: $(STAMP)
 	$(BIN)/pytest
@@ -47,7 +47,7 @@ test: lint types unit
 
 # Branch coverage of src/ over the whole suite, floor in pyproject.toml ([tool.coverage.report]).
 # Measured on one interpreter, the one PYTHON names: CI runs it on 3.11. Code only 3.12+ runs
-# (the native eager start in puregrpc._eager) counts as missed there; the 3.13 suite runs it.
+# (the native eager start of server handlers) counts as missed there; the 3.13 suite runs it.
 cov: $(STAMP)
 	$(BIN)/coverage erase
 	$(BIN)/coverage run -m pytest
