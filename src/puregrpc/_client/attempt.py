@@ -22,10 +22,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
+from .._transport.client_connection import ClientConnection
 from .._transport.stream import GrpcStream
 from .._vocab.metadata import Metadata
 from .._wire.compression import IDENTITY
-from .connection import ClientConnection
 from .subchannel import Subchannel
 
 REPLAY_LIMIT = 256 * 1024  # octets of request messages an uncommitted attempt keeps (gRFC A6)
@@ -68,7 +68,7 @@ class Attempt:
         data: bytes,
     ) -> Attempt:
         """The first attempt of a unary call, its request (`data`, framed) sent with its headers
-        in one engine operation. Raises the engine's `UsageError` when no stream can be opened."""
+        in one engine operation. Raises `NoStreamError` when no stream can be opened."""
         attempt = cls(0, subchannel, conn.open_request(headers, data))
         attempt.writes_done = True
         attempt.record(data)

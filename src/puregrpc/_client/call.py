@@ -15,12 +15,12 @@ import contextvars
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Generator, Iterable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
-from .._http2 import ErrorCode, UsageError
 from .._transport.stream import GrpcStream
 from .._vocab.codes import StatusCode
 from .._vocab.deadline import current_deadline
 from .._vocab.errors import (
     ConnectionLostError,
+    NoStreamError,
     RpcError,
     StreamResetError,
     TransportError,
@@ -31,7 +31,7 @@ from .._vocab.status import Status
 from .._wire.codec import decode_message, encode_message
 from .._wire.compression import IDENTITY, check_compression
 from .._wire.response_head import check_response_head, is_trailers_only
-from .._wire.status_mapping import status_for_reset
+from .._wire.status_mapping import never_processed, status_for_reset
 from .._wire.trailers import status_from
 from .attempt import Attempt
 from .interceptors import ClientCallDetails
@@ -299,7 +299,7 @@ class _Call(Generic[Req, Resp]):
             )
             try:
                 return subchannel, conn.open_stream(headers, end_stream=False)
-            except UsageError:
+            except NoStreamError:
                 continue  # the connection went away or ran out of ids: try a fresh one
         raise ConnectionLostError(f"no usable connection to {channel._target.display}")
 
@@ -321,8 +321,7 @@ class _Call(Generic[Req, Resp]):
         attempt = self._attempt
         if (
             attempt is None
-            or exc.code != ErrorCode.REFUSED_STREAM
-            or not exc.remote
+            or not never_processed(exc)
             or not attempt.replayable
             or attempt.number > 0
             or self._status is not None
@@ -549,7 +548,7 @@ class UnaryUnaryCall(_Call[Req, Resp]):
         try:
             # No wait for the socket to drain: the one request message is already in memory.
             attempt = self._attempt = Attempt.unary(subchannel, conn, headers, data)
-        except UsageError:  # e.g. out of stream ids: the general path takes a new connection
+        except NoStreamError:  # e.g. out of stream ids: the general path takes a new connection
             self._compress_next = compress_next  # and frames the message again
             return await self._unary_response()
         stream = attempt.stream

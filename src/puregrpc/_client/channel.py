@@ -14,7 +14,6 @@ import ssl
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from .._http2 import Headers
 from .._transport.credentials import ensure_alpn_h2
 from .._transport.keepalive import MIN_KEEPALIVE_TIME, KeepalivePolicy
 from .._vocab.caches import IdentityCache
@@ -23,7 +22,7 @@ from .._vocab.status import Status
 from .._vocab.version import VERSION
 from .._wire.compression import check_compression
 from .._wire.request_head import RequestHeaders
-from .._wire.response_head import plain_metadata
+from .._wire.response_head import Fields, plain_metadata
 from .._wire.targets import Target, parse_target
 from .._wire.trailers import status_from
 from .deadlines import Deadlines
@@ -106,14 +105,14 @@ class Channel:
             deadlines = self._deadlines = Deadlines(loop)
         return deadlines
 
-    def _plain_metadata(self, headers: Headers) -> Metadata | None:
+    def _plain_metadata(self, headers: Fields) -> Metadata | None:
         """`plain_metadata(headers)`, cached by the tuple's identity."""
         hit = self._plain_heads.get(id(headers))
         if hit is not None and hit[0] is headers:
             return hit[1]
         return self._plain_heads.miss(headers, plain_metadata)
 
-    def _trailer_status(self, trailers: Headers) -> Status:
+    def _trailer_status(self, trailers: Fields) -> Status:
         """The status `trailers` carry; cached by the tuple's identity (the same immutable
         Status for the same block)."""
         hit = self._trailer_statuses.get(id(trailers))

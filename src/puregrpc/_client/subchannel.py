@@ -15,14 +15,13 @@ import random
 import ssl
 from collections.abc import Awaitable, Callable
 
-from .._http2 import H2Config
+from .._transport.client_connection import ClientConnection
 from .._transport.keepalive import KeepalivePolicy
 from .._transport.memory import loop_network
 from .._vocab.codes import StatusCode
 from .._vocab.errors import ConnectionLostError, RpcError
 from .._vocab.status import Status
 from .._wire.targets import Target
-from .connection import ClientConnection
 
 CONNECT_TIMEOUT = 20.0  # K6 MIN_CONNECT_TIMEOUT
 INITIAL_BACKOFF = 1.0  # K6
@@ -172,7 +171,6 @@ class Subchannel:
     async def _connect(self, deadline: float | None) -> ClientConnection:
         loop = asyncio.get_running_loop()
         settings = self._settings
-        config = H2Config(client_side=True)
         target = self.target
         timeout = CONNECT_TIMEOUT
         if deadline is not None:
@@ -181,9 +179,7 @@ class Subchannel:
         made: list[ClientConnection] = []
 
         def factory() -> ClientConnection:
-            conn = ClientConnection(
-                config, settings.max_receive, self._keepalive, self._too_many_pings
-            )
+            conn = ClientConnection(settings.max_receive, self._keepalive, self._too_many_pings)
             made.append(conn)
             return conn
 

@@ -61,6 +61,9 @@ class ServerStream(Protocol):
     def cancel(self) -> None:
         """Abort the stream (the client sees CANCELLED)."""
 
+    def refuse(self) -> None:
+        """Refuse the request unprocessed (the client may send it again)."""
+
 
 class ClientStream(Protocol):
     """One attempt's stream as the client sees it."""

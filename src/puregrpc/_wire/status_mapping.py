@@ -50,6 +50,12 @@ def status_for_http(status: int) -> StatusCode:
     return _HTTP_TO_STATUS.get(status, StatusCode.UNKNOWN)
 
 
+def never_processed(exc: StreamResetError) -> bool:
+    """Whether the server refused the stream before processing it (REFUSED_STREAM, also what a
+    GOAWAY's last-stream-id means for later streams): the call may be sent again (RT7)."""
+    return exc.remote and exc.code == ErrorCode.REFUSED_STREAM
+
+
 def status_for_error(exc: BaseException) -> Status | None:
     """The status a call ends with when `exc` stops it: wire rules by their own code, a lost
     connection UNAVAILABLE, a reset stream by W20; None for anything else (not ours to map)."""
