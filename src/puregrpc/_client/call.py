@@ -286,7 +286,9 @@ class _Call(Generic[Req, Resp]):
         transparent retry when the connection went away before the stream could open (RT7)."""
         channel = self._channel
         for _ in range(2):
-            subchannel = channel._pick(self._method)
+            subchannel = await channel._wait_pick(
+                self._method, self._deadline, self._wait_for_ready
+            )
             conn = await subchannel.connection(self._deadline, self._wait_for_ready)
             await conn.wait_slot()
             if not conn.is_usable:
@@ -528,12 +530,13 @@ class UnaryUnaryCall(_Call[Req, Resp]):
         without the fast path."""
         channel = self._channel
         subchannel = channel._pick(self._method)
-        conn = subchannel.ready_connection
+        conn = None if subchannel is None else subchannel.ready_connection
         loop = self._loop
         deadline = self._deadline
         timeout = None if deadline is None else deadline - loop.time()
         if conn is None or (timeout is not None and timeout <= 0) or self._status is not None:
             return await self._unary_response()  # connects, waits, or reports
+        assert subchannel is not None
         compress_next = self._compress_next
         try:
             data = self._frame(cast("One[Req]", self._requests).message)

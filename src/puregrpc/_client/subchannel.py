@@ -49,7 +49,7 @@ class ConnectivityState(enum.Enum):
 class SubchannelSettings:
     """What every subchannel of a channel shares: TLS, limits, keepalive, how to dial."""
 
-    __slots__ = ("dial", "keepalive", "max_receive", "server_hostname", "ssl")
+    __slots__ = ("dial", "keepalive", "max_receive", "on_lost", "server_hostname", "ssl")
 
     def __init__(
         self,
@@ -58,8 +58,10 @@ class SubchannelSettings:
         max_receive: int,
         keepalive: KeepalivePolicy | None,
         dial: Dialer | None,
+        on_lost: Callable[[], None] | None = None,
     ) -> None:
         self.ssl = ssl_context
+        self.on_lost = on_lost  # a connection that was up is gone (re-resolution)
         self.server_hostname = server_hostname
         self.max_receive = max_receive
         self.keepalive = keepalive
@@ -179,7 +181,9 @@ class Subchannel:
         made: list[ClientConnection] = []
 
         def factory() -> ClientConnection:
-            conn = ClientConnection(settings.max_receive, self._keepalive, self._too_many_pings)
+            conn = ClientConnection(
+                settings.max_receive, self._keepalive, self._too_many_pings, settings.on_lost
+            )
             made.append(conn)
             return conn
 
@@ -222,6 +226,14 @@ class Subchannel:
             ) from None
         self._conn = conn
         return conn
+
+    def retire(self) -> None:
+        """The resolver dropped this address: no new calls; connections close once their
+        calls have ended (`close` still ends them at the channel's close)."""
+        self.state = ConnectivityState.SHUTDOWN
+        for conn in (self._conn, *self._draining):
+            if conn is not None:
+                conn.drain()
 
     async def close(self) -> None:
         """Shut down: every stream of every connection is cancelled, the connections closed."""

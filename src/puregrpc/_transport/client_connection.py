@@ -21,10 +21,24 @@ class ClientConnection(GrpcConnection):
         max_receive: int,
         keepalive: KeepalivePolicy | None,
         on_too_many_pings: Callable[[], None],
+        on_lost: Callable[[], None] | None = None,
     ) -> None:
         super().__init__(H2Config(client_side=True), max_receive, keepalive)
         self._slot_waiters: list[asyncio.Future[None]] = []
         self._on_too_many_pings = on_too_many_pings
+        self._on_lost = on_lost
+        self.draining = False  # takes no new streams; closes once the open ones end
+
+    @property
+    def is_usable(self) -> bool:
+        return not self.draining and super().is_usable
+
+    def drain(self) -> None:
+        """Take no new streams and close once the open ones have ended (as after GOAWAY)."""
+        self.draining = True
+        self._wake_slots()
+        if not self.streams:
+            self.close()
 
     def open_stream(self, headers: Sequence[tuple[str, str]], end_stream: bool) -> GrpcStream:
         """Open a stream with the request's `headers`; `NoStreamError` when none can be opened
@@ -61,7 +75,12 @@ class ClientConnection(GrpcConnection):
 
     def can_open(self) -> bool:
         """Whether a stream can be opened now: usable, and below the server's limit."""
-        return not self.goaway_received and not self._closed.done() and self.h2.can_open_stream()
+        return (
+            not self.goaway_received
+            and not self.draining
+            and not self._closed.done()
+            and self.h2.can_open_stream()
+        )
 
     async def wait_slot(self) -> None:
         while not self.has_slot() and self.is_usable:
@@ -73,11 +92,13 @@ class ClientConnection(GrpcConnection):
         self.streams.pop(stream.stream_id, None)
         if self._slot_waiters:
             self._wake_slots()
-        if self.goaway_received and not self.streams:
-            self.close()  # drained after the server's GOAWAY: new calls use a new connection
+        if (self.goaway_received or self.draining) and not self.streams:
+            self.close()  # drained after GOAWAY or `drain()`: new calls use a new connection
 
     def on_lost(self) -> None:
         self._wake_slots()
+        if self._on_lost is not None:
+            self._on_lost()
 
     def on_goaway(self, event: ConnectionTerminated) -> None:
         if event.error_code == ErrorCode.ENHANCE_YOUR_CALM and (
