@@ -15,7 +15,7 @@ import contextvars
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Generator, Iterable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
-from .._transport.stream import GrpcStream
+from .._transport.streams import ClientStream
 from .._vocab.codes import StatusCode
 from .._vocab.deadline import current_deadline
 from .._vocab.errors import (
@@ -35,6 +35,7 @@ from .._wire.status_mapping import never_processed, status_for_reset
 from .._wire.trailers import status_from
 from .attempt import Attempt
 from .interceptors import ClientCallDetails
+from .subchannel import Subchannel
 
 if TYPE_CHECKING:
     from .channel import Channel
@@ -247,7 +248,7 @@ class _Call(Generic[Req, Resp]):
             return _DEADLINE_EXCEEDED  # W21
         return Status(status_for_reset(exc.code), f"Stream reset by the server: {exc}")
 
-    async def _start(self) -> GrpcStream:
+    async def _start(self) -> ClientStream:
         """The stream of the call's current attempt, opening the first one if need be."""
         if self._started is None:
             if self._attempt is not None:  # opened by the unary fast path
@@ -281,8 +282,8 @@ class _Call(Generic[Req, Resp]):
                 None if details.timeout is None else self._loop.time() + details.timeout
             )
 
-    async def _open_stream(self, number: int) -> tuple[Any, GrpcStream]:
-        """A new stream for attempt `number`, on the subchannel the picker gives; one
+    async def _open_stream(self) -> tuple[Subchannel, ClientStream]:
+        """A new stream for an attempt, on the subchannel the picker gives; one
         transparent retry when the connection went away before the stream could open (RT7)."""
         channel = self._channel
         for _ in range(2):
@@ -309,7 +310,7 @@ class _Call(Generic[Req, Resp]):
         chain = self._chain
         if chain.on_call or chain.on_request or chain.on_response:
             await self._intercept_call()
-        subchannel, stream = await self._open_stream(0)
+        subchannel, stream = await self._open_stream()
         attempt = self._attempt = Attempt(0, subchannel, stream)
         if isinstance(self._requests, One):
             await self._send(attempt, self._requests.message, end=True)
@@ -329,7 +330,7 @@ class _Call(Generic[Req, Resp]):
             or self._status is not None
         ):
             return False
-        subchannel, stream = await self._open_stream(attempt.number + 1)
+        subchannel, stream = await self._open_stream()
         self._attempt = await attempt.replay_on(attempt.number + 1, subchannel, stream)
         return True
 
@@ -393,7 +394,7 @@ class _Call(Generic[Req, Resp]):
                 if not await self._retry_refused(exc):
                     raise
 
-    def _take_headers(self, attempt: Attempt, stream: GrpcStream, headers: Any) -> Metadata:
+    def _take_headers(self, attempt: Attempt, stream: ClientStream, headers: Any) -> Metadata:
         """Check the response's first header block and commit the attempt to it."""
         attempt.commit()
         if headers is None:

@@ -323,11 +323,7 @@ class ServerCall(ServicerContext[Any, Any]):
             status = self._status_after(exc)
         else:
             status = self._status_now()
-        if status is not None:
-            self.finish(status)
-        elif not self.ended:
-            self.ended = True
-            self._release()
+        self._conclude(status)
 
     async def _run_unary(self, handler: MethodHandler[Any, Any], request: Any) -> None:
         """`run` for a unary call without interceptor hooks whose request is decoded."""
@@ -343,6 +339,10 @@ class ServerCall(ServicerContext[Any, Any]):
                 self._finish_ok(held)
                 return
             status = self._status_now()
+        self._conclude(status)
+
+    def _conclude(self, status: Status | None) -> None:
+        """End the call after its handler: with `status`, or (None) quietly if it is not over."""
         if status is not None:
             self.finish(status)
         elif not self.ended:
