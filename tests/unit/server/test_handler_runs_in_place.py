@@ -10,6 +10,7 @@ import sys
 from typing import Any
 
 import pytest
+from support.grpc_util import memory_target
 
 import puregrpc
 from puregrpc import RpcError, ServicerContext, StatusCode
@@ -156,11 +157,13 @@ async def test_inside_a_task_it_falls_back_to_a_task() -> None:
 # ------------------------------------------------------------------ server calls in place
 
 
-async def _serve(handler: Any) -> tuple[puregrpc.Server, int]:
+async def _serve(handler: Any) -> tuple[puregrpc.Server, str]:
     server = puregrpc.Server()
     methods = {"H": puregrpc.unary_unary_handler(handler)}
     server.add_service(puregrpc.ServiceDefinition("test.E", methods))
-    return server, await server.start("127.0.0.1:0")
+    target = memory_target()
+    await server.start(target)
+    return server, target
 
 
 async def test_each_call_has_its_own_context_even_when_run_in_place() -> None:
@@ -171,9 +174,9 @@ async def test_each_call_has_its_own_context_even_when_run_in_place() -> None:
         marker.set(request.decode())
         return request
 
-    server, port = await _serve(handler)
+    server, target = await _serve(handler)
     try:
-        async with puregrpc.Channel(f"127.0.0.1:{port}") as channel:
+        async with puregrpc.Channel(target) as channel:
             method = channel.unary_unary("/test.E/H")
             for n in range(5):
                 assert await method(str(n).encode()) == str(n).encode()
@@ -192,9 +195,9 @@ async def test_a_handler_that_cancels_itself_ends_its_call_cancelled() -> None:
             await asyncio.sleep(5)
         return request
 
-    server, port = await _serve(handler)
+    server, target = await _serve(handler)
     try:
-        async with puregrpc.Channel(f"127.0.0.1:{port}") as channel:
+        async with puregrpc.Channel(target) as channel:
             method = channel.unary_unary("/test.E/H")
             try:
                 await method(b"now", timeout=5)
@@ -221,9 +224,9 @@ async def test_a_deadline_reaches_a_handler_that_suspended_in_place() -> None:
             raise
         return request
 
-    server, port = await _serve(handler)
+    server, target = await _serve(handler)
     try:
-        async with puregrpc.Channel(f"127.0.0.1:{port}") as channel:
+        async with puregrpc.Channel(target) as channel:
             method = channel.unary_unary("/test.E/H")
             try:
                 await method(b"x", timeout=0.2)
