@@ -31,7 +31,7 @@ from .._vocab.status import Status
 from .._wire.codec import decode_message, encode_message
 from .._wire.compression import IDENTITY, check_compression
 from .._wire.response_head import check_response_head, is_trailers_only
-from .._wire.status_mapping import never_processed, status_for_reset
+from .._wire.status_mapping import never_processed, status_for_error
 from .._wire.trailers import status_from
 from .attempt import Attempt
 from .interceptors import ClientCallDetails
@@ -211,7 +211,7 @@ class _Call(Generic[Req, Resp]):
 
     def _fail(self, exc: WireError) -> RpcError:
         """End the call for a broken wire rule (the stream is reset) and the error to raise."""
-        self._finish(Status(exc.code, str(exc)), cancel_stream=True)
+        self._finish(status_for_error(exc), cancel_stream=True)
         return self._error()
 
     def _expire(self) -> None:
@@ -231,7 +231,7 @@ class _Call(Generic[Req, Resp]):
             if self._status is None:
                 self._finish(self._status_for_reset(exc))
         except ConnectionLostError as exc:
-            self._finish(Status(StatusCode.UNAVAILABLE, str(exc)))
+            self._finish(status_for_error(exc))
         except WireError as exc:
             raise self._fail(exc) from None
         except asyncio.CancelledError:
@@ -246,7 +246,7 @@ class _Call(Generic[Req, Resp]):
             return Status(StatusCode.CANCELLED, "Cancelled by the client")
         if self._deadline is not None and self._loop.time() >= self._deadline:
             return _DEADLINE_EXCEEDED  # W21
-        return Status(status_for_reset(exc.code), f"Stream reset by the server: {exc}")
+        return status_for_error(exc)
 
     async def _start(self) -> ClientStream:
         """The stream of the call's current attempt, opening the first one if need be."""

@@ -28,6 +28,7 @@ from .._vocab.metadata import EMPTY, Metadata
 from .._vocab.status import Status
 from .._wire.codec import decode_message, encode_message
 from .._wire.compression import IDENTITY
+from .._wire.status_mapping import status_for_error
 from .._wire.trailers import OK
 from .context import ServicerContext
 from .eager import start_eagerly
@@ -137,7 +138,7 @@ class ServerCall(ServicerContext[Any, Any]):
         except TransportError:
             raise _CallEnded() from None
         except WireError as exc:
-            raise AbortError(Status(exc.code, str(exc))) from None
+            raise AbortError(status_for_error(exc)) from None
         if message is None:
             return None
         request = self._decode_request(message)
@@ -159,7 +160,7 @@ class ServerCall(ServicerContext[Any, Any]):
                 "request",
             )
         except WireError as exc:
-            raise AbortError(Status(exc.code, str(exc))) from None
+            raise AbortError(status_for_error(exc)) from None
 
     async def _unary_request(self, message: tuple[bool, bytes] | None) -> Any:
         """The one request message of a unary-request call (UNIMPLEMENTED unless exactly one);
