@@ -27,11 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import grpc
 import pytest
 from google.protobuf import descriptor_pool, message_factory
-from grpc_reflection.v1alpha import reflection as grpcio_reflection
-from support.peers.build import PythonStubs
+from support.free_threaded import HAVE_GRPCIO
+from support.marks import needs_grpcio
+from support.peers.build import PythonMessages, PythonStubs
 from support.peers.peers import GrpcioHelloServicer
 
 import puregrpc
@@ -39,10 +39,13 @@ from puregrpc._cli.main import run as cli_run
 from puregrpc._cli.protos import compile_protos, pool_from_set
 from puregrpc._cli.reflection_client import ReflectionClient, SymbolNotFoundError
 
+if HAVE_GRPCIO or TYPE_CHECKING:  # no grpcio on free-threaded CPython: its tests skip there
+    import grpc
+    from grpc_reflection.v1alpha import reflection as grpcio_reflection
 if TYPE_CHECKING:
     from support.tls import Certs
 
-pytest_plugins = ["support.peers.fixtures", "support.tls"]  # go_hello_server, hello_stubs; certs
+pytest_plugins = ["support.peers.fixtures", "support.tls"]  # go_hello_server, hello_*; certs
 
 HERE = Path(__file__).parent
 PROTO_DIR = HERE
@@ -183,6 +186,7 @@ async def echo_server() -> AsyncIterator[str]:
 # -- grpcio with grpcio-reflection (v1alpha)
 
 
+@needs_grpcio
 async def test_list_describe_call_via_grpcio_reflection(hello_stubs: PythonStubs) -> None:
     async with grpcio_reflection_server(hello_stubs) as address:
         listed = await cli("list", address)
@@ -221,6 +225,7 @@ async def test_list_describe_call_via_grpcio_reflection(hello_stubs: PythonStubs
         assert empty.json_lines == [{"message": "Hello, "}]
 
 
+@needs_grpcio
 async def test_errors_against_grpcio(hello_stubs: PythonStubs) -> None:
     async with grpcio_reflection_server(hello_stubs) as address:
         no_service = await cli("call", address, "hello.Nope/SayHello", "{}")
@@ -253,6 +258,7 @@ async def test_errors_against_grpcio(hello_stubs: PythonStubs) -> None:
         assert_one_error_line(health, 64 + 12, "ERROR: UNIMPLEMENTED: ")
 
 
+@needs_grpcio
 async def test_reflection_falls_back_to_v1alpha(hello_stubs: PythonStubs) -> None:
     async with (
         grpcio_reflection_server(hello_stubs) as address,
@@ -266,7 +272,7 @@ async def test_reflection_falls_back_to_v1alpha(hello_stubs: PythonStubs) -> Non
         assert method.input_type.full_name == "hello.HelloRequest"
 
 
-async def test_server_without_reflection(hello_stubs: PythonStubs) -> None:
+async def test_server_without_reflection(hello_messages: PythonMessages) -> None:
     async with puregrpc_server(echo_service()) as address:
         result = await cli("list", address)
     assert_one_error_line(
@@ -528,11 +534,11 @@ async def test_puregrpc_health() -> None:
         await server.stop(grace=1.0)
 
 
-async def test_puregrpc_reflection(hello_stubs: PythonStubs) -> None:
+async def test_puregrpc_reflection(hello_messages: PythonMessages) -> None:
     """Reflection v1 served by puregrpc for hello.proto (its classes are in the default pool)."""
     reflection = _module_or_skip("puregrpc.reflection")
     server = puregrpc.Server()
-    pb2 = hello_stubs.pb2
+    pb2 = hello_messages.pb2
 
     async def say_hello(request: Any, context: Any) -> Any:
         return pb2.HelloResponse(message=f"Hello, {request.name}")
@@ -601,6 +607,7 @@ async def run_process(*argv: str, stdin: str = "") -> Result:
     return Result(proc.returncode, out.decode(), err.decode())
 
 
+@needs_grpcio
 async def test_subprocess_exit_status(hello_stubs: PythonStubs) -> None:
     async with grpcio_reflection_server(hello_stubs) as address:
         ok = await run_process("call", address, "hello.HelloService/SayHello", '{"name": "P"}')

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from google.protobuf import descriptor_pb2
 from google.protobuf.compiler import plugin_pb2
+from support.marks import needs_mypy
 
 import puregrpc
 from puregrpc._codegen import generate, model, plugin, printer
@@ -376,6 +377,7 @@ _USAGE = textwrap.dedent(
 )
 
 
+@needs_mypy
 def test_generated_code_passes_mypy_strict(generated: Path, tmp_path: Path) -> None:
     _require_runtime()
     (generated / "usage.py").write_text(_USAGE)

@@ -7,11 +7,11 @@ import contextlib
 import subprocess
 import time
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
-import grpc
 import pytest
-from grpc_health.v1 import health_pb2 as grpcio_health_pb2
-from grpc_health.v1 import health_pb2_grpc as grpcio_health_pb2_grpc
+from support.free_threaded import HAVE_GRPCIO
+from support.marks import needs_grpcio
 from support.peers.build import GoBinaries
 
 import puregrpc
@@ -27,9 +27,14 @@ from puregrpc.health import (
     HealthStub,
 )
 
-pytest_plugins = ["support.peers.fixtures"]
+if HAVE_GRPCIO or TYPE_CHECKING:  # no grpcio on free-threaded CPython: its tests skip there
+    import grpc
+    from grpc_health.v1 import health_pb2 as grpcio_health_pb2
+    from grpc_health.v1 import health_pb2_grpc as grpcio_health_pb2_grpc
 
-GRPCIO = grpcio_health_pb2.HealthCheckResponse
+    GRPCIO = grpcio_health_pb2.HealthCheckResponse
+
+pytest_plugins = ["support.peers.fixtures"]
 
 
 @contextlib.asynccontextmanager
@@ -159,6 +164,7 @@ def test_set_refuses_service_unknown() -> None:
 # -- grpcio-health-checking's client (grpc.aio) against our server
 
 
+@needs_grpcio
 async def test_grpcio_health_client_check() -> None:
     async with health_server() as (_, health, target):
         health.set("hello.HelloService", NOT_SERVING)
@@ -182,6 +188,7 @@ async def test_grpcio_health_client_check() -> None:
     assert set(listed.statuses) == {"", "hello.HelloService"}
 
 
+@needs_grpcio
 async def test_grpcio_health_client_watch() -> None:
     async with health_server() as (_, health, target), grpc.aio.insecure_channel(target) as channel:
         stub = grpcio_health_pb2_grpc.HealthStub(channel)  # type: ignore[no-untyped-call]
@@ -242,6 +249,7 @@ async def test_go_health_client(go_binaries: GoBinaries) -> None:
     assert lines == [b"watch: SERVICE_UNKNOWN\n", b"watch: SERVING\n", b"watch: NOT_SERVING\n"]
 
 
+@needs_grpcio
 def test_both_health_protos_load_in_one_process() -> None:
     """grpcio's health_pb2 (default descriptor pool) and ours (puregrpc._protos.POOL)."""
     from google.protobuf import descriptor_pool

@@ -14,14 +14,12 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from types import ModuleType
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-import grpc
 import pytest
 from google.protobuf import descriptor_pb2, descriptor_pool
-from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
-    ProtoReflectionDescriptorDatabase,
-)
+from support.free_threaded import HAVE_GRPCIO
+from support.marks import needs_grpcio
 
 import puregrpc
 import puregrpc.health
@@ -33,6 +31,12 @@ from puregrpc._protos.grpc.reflection.v1 import reflection_pb2 as v1_pb2
 from puregrpc._protos.grpc.reflection.v1alpha import reflection_grpc as v1alpha_grpc
 from puregrpc._protos.grpc.reflection.v1alpha import reflection_pb2 as v1alpha_pb2
 from puregrpc.reflection import ReflectionServicer
+
+if HAVE_GRPCIO or TYPE_CHECKING:  # no grpcio on free-threaded CPython: its tests skip there
+    import grpc
+    from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
+        ProtoReflectionDescriptorDatabase,
+    )
 
 PACKAGE = "puregrpc_refltest"
 PROTOS = {
@@ -188,6 +192,7 @@ def explore_with_grpcio(target: str, v1: bool) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("v1", [False, True], ids=["v1alpha", "v1"])
+@needs_grpcio
 async def test_grpcio_reflection_client(greeter: ModuleType, v1: bool) -> None:
     async with serving(greeter) as target:
         found = await asyncio.to_thread(explore_with_grpcio, target, v1)

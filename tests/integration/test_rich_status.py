@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import gc
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import grpc
 import pytest
 from google.rpc import error_details_pb2
-from grpc_status import rpc_status
+from support.free_threaded import HAVE_GRPCIO
+from support.marks import needs_grpcio
 
 import puregrpc
 from puregrpc import RpcError, StatusCode, rich_status, status_details
+
+if HAVE_GRPCIO or TYPE_CHECKING:  # no grpcio on free-threaded CPython: its tests skip there
+    import grpc
+    from grpc_status import rpc_status
 
 Ctx = puregrpc.ServicerContext[bytes, bytes]
 
@@ -52,6 +56,7 @@ async def test_our_client_reads_our_servers_details() -> None:
         await server.stop()
 
 
+@needs_grpcio
 async def test_grpcio_status_reads_our_servers_details() -> None:
     server, port = await _serve()
     try:
@@ -73,6 +78,7 @@ async def test_grpcio_status_reads_our_servers_details() -> None:
         await server.stop()
 
 
+@needs_grpcio
 async def test_our_client_reads_grpcio_status_details() -> None:
     async def refuse(request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
         status = rpc_status.to_status(

@@ -10,13 +10,16 @@ import ssl
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-import grpc
 import pytest
+from support.free_threaded import HAVE_GRPCIO
 from support.grpc_util import EchoService
+from support.marks import needs_grpcio
 
 import puregrpc
 from puregrpc import RpcError, StatusCode, channel_ssl_context, server_ssl_context
 
+if HAVE_GRPCIO or TYPE_CHECKING:  # no grpcio on free-threaded CPython: its tests skip there
+    import grpc
 if TYPE_CHECKING:
     from support.tls import Certs
 
@@ -320,6 +323,7 @@ def _grpcio_unary_stream(
     return channel.unary_stream(method)
 
 
+@needs_grpcio
 async def test_grpcio_client_to_our_mtls_server(certs: Certs) -> None:
     mutual = _server_context(certs, root_certificates=certs.ca.cert, require_client_auth=True)
     credentials = grpc.ssl_channel_credentials(
@@ -339,6 +343,7 @@ async def test_grpcio_client_to_our_mtls_server(certs: Certs) -> None:
         assert who["auth"]["x509_common_name"] == ["test-client"]
 
 
+@needs_grpcio
 async def test_grpcio_client_to_our_tls_server(certs: Certs) -> None:
     credentials = grpc.ssl_channel_credentials(root_certificates=certs.ca.cert)
     async with (
@@ -348,6 +353,7 @@ async def test_grpcio_client_to_our_tls_server(certs: Certs) -> None:
         assert await _grpcio_unary(channel, "/test.Echo/Unary")(b"tls", timeout=5) == b"tls"
 
 
+@needs_grpcio
 async def test_grpcio_client_rejects_our_server_from_another_ca(certs: Certs) -> None:
     foreign = server_ssl_context(certs.foreign_server.cert, certs.foreign_server.key)
     credentials = grpc.ssl_channel_credentials(root_certificates=certs.ca.cert)
@@ -405,6 +411,7 @@ async def grpcio_tls_server(certs: Certs, *, require_client_auth: bool) -> Async
         await server.wait_for_termination()
 
 
+@needs_grpcio
 async def test_our_client_to_grpcio_tls_server(certs: Certs) -> None:
     async with (
         grpcio_tls_server(certs, require_client_auth=False) as port,
@@ -419,6 +426,7 @@ async def test_our_client_to_grpcio_tls_server(certs: Certs) -> None:
         assert [m async for m in call] == [b"0", b"1", b"2"]
 
 
+@needs_grpcio
 async def test_our_client_to_grpcio_mtls_server(certs: Certs) -> None:
     async with grpcio_tls_server(certs, require_client_auth=True) as port:
         async with puregrpc.Channel(

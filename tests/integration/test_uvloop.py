@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import pytest
+from support.free_threaded import missing
 from support.grpc_util import EchoService
 
 import puregrpc
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 
     from support.tls import Certs
 
-uvloop = pytest.importorskip("uvloop", reason="uvloop is not installed (pip install uvloop)")
+uvloop = pytest.importorskip("uvloop", reason=missing("uvloop"))
 
 pytest_plugins = ["support.tls"]  # the session-scoped `certs` fixture
 

@@ -7,11 +7,16 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING
 
-import grpc
 import pytest
+from support.free_threaded import HAVE_GRPCIO
+from support.marks import needs_grpcio
 from support.peers.build import PythonStubs
 from support.peers.peers import GoHelloClient, GrpcioHelloClient
+
+if HAVE_GRPCIO or TYPE_CHECKING:  # no grpcio on free-threaded CPython: its tests skip there
+    import grpc
 
 pytest_plugins = ["support.peers.fixtures"]
 pytestmark = pytest.mark.peer
@@ -24,12 +29,14 @@ def test_go_client_to_go_server(go_hello_server: int, run_go_hello_client: GoHel
     assert (done.returncode, done.stdout, done.stderr) == (0, "Greeting: Hello, Alice\n", "")
 
 
+@needs_grpcio
 async def test_grpcio_client_to_go_server(
     go_hello_server: int, grpcio_hello_client: GrpcioHelloClient
 ) -> None:
     assert await grpcio_hello_client(f"127.0.0.1:{go_hello_server}", "Alice") == "Hello, Alice"
 
 
+@needs_grpcio
 async def test_go_client_to_grpcio_server(
     grpcio_hello_server: GrpcioServer, run_go_hello_client: GoHelloClient
 ) -> None:
@@ -38,6 +45,7 @@ async def test_go_client_to_grpcio_server(
     assert (done.returncode, done.stdout, done.stderr) == (0, "Greeting: Hello, Alice\n", "")
 
 
+@needs_grpcio
 async def test_grpcio_client_to_grpcio_server(
     grpcio_hello_server: GrpcioServer, grpcio_hello_client: GrpcioHelloClient
 ) -> None:
@@ -45,6 +53,7 @@ async def test_grpcio_client_to_grpcio_server(
         assert await grpcio_hello_client(f"127.0.0.1:{port}", "Bob") == "Hello, Bob"
 
 
+@needs_grpcio
 async def test_go_client_reports_status_code(run_go_hello_client: GoHelloClient) -> None:
     """A server without HelloService: the Go client prints UNIMPLEMENTED and exits 1."""
     server = grpc.aio.server()
@@ -69,6 +78,7 @@ def test_go_client_unreachable(run_go_hello_client: GoHelloClient) -> None:
     assert done.stderr.startswith("error: code=UNAVAILABLE message=")
 
 
+@needs_grpcio
 async def test_go_server_health_service(go_hello_server: int) -> None:
     """grpc-go's health service answers SERVING for the server and for hello.HelloService."""
     service = b"hello.HelloService"
@@ -80,6 +90,7 @@ async def test_go_server_health_service(go_hello_server: int) -> None:
         assert await check(b"\x0a" + bytes([len(service)]) + service, timeout=5.0) == b"\x08\x01"
 
 
+@needs_grpcio
 def test_generated_python_stubs(hello_stubs: PythonStubs) -> None:
     pb2, pb2_grpc = hello_stubs.pb2, hello_stubs.pb2_grpc
     assert (hello_stubs.directory / "hello_pb2.pyi").is_file()

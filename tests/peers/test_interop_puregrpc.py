@@ -7,16 +7,20 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import grpc
 import pytest
-from support.peers.build import PythonStubs, import_generated
+from support.free_threaded import HAVE_GRPCIO
+from support.marks import needs_grpcio
+from support.peers.build import PythonMessages, PythonStubs, import_generated
 from support.peers.peers import GoHelloClient, GrpcioHelloClient
 
 import puregrpc
 from puregrpc import RpcError, StatusCode
 from puregrpc._codegen.generate import main as generate
+
+if HAVE_GRPCIO or TYPE_CHECKING:  # no grpcio on free-threaded CPython: its tests skip there
+    import grpc
 
 pytest_plugins = ["support.peers.fixtures"]
 pytestmark = pytest.mark.peer
@@ -26,9 +30,9 @@ INTEROP = __import__("pathlib").Path(__file__).parents[1] / "support" / "peers"
 
 
 @pytest.fixture(scope="session")
-def hello_grpc(hello_stubs: PythonStubs) -> ModuleType:
+def hello_grpc(hello_messages: PythonMessages) -> ModuleType:
     """Our generated `hello_grpc` module, beside the `hello_pb2` the peers use."""
-    out = hello_stubs.directory
+    out = hello_messages.directory
     assert generate(["-I", str(INTEROP), "--out", str(out), str(INTEROP / "hello.proto")]) == 0
     return import_generated(out, "hello_grpc")
 
@@ -71,6 +75,7 @@ async def test_go_client_to_our_server(run_go_hello_client: GoHelloClient, hello
     assert "no such person: nobody" in failed.stderr
 
 
+@needs_grpcio
 async def test_grpcio_client_to_our_server(
     grpcio_hello_client: GrpcioHelloClient, hello_grpc: Any
 ) -> None:
@@ -86,6 +91,7 @@ async def test_grpcio_client_to_our_server(
     assert failure == (grpc.StatusCode.NOT_FOUND, "no such person: nobody")
 
 
+@needs_grpcio
 async def test_our_client_to_grpcio_server(
     grpcio_hello_server: GrpcioServer, hello_grpc: Any
 ) -> None:
@@ -95,6 +101,7 @@ async def test_our_client_to_grpcio_server(
         assert reply.message == "Hello, Alice"
 
 
+@needs_grpcio
 async def test_grpcio_generated_stub_runs_on_our_channel(
     go_hello_server: int, hello_stubs: PythonStubs
 ) -> None:

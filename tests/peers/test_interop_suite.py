@@ -11,20 +11,23 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import grpc
-import grpc.aio
-from support.grpcio_interop import (
-    GRPCIO_CLIENT_SKIPS,
-    GRPCIO_SERVER_SKIPS,
-    add_grpcio_service,
-    generate_grpcio_glue,
-    run_grpcio_client,
-)
+from support.free_threaded import HAVE_GRPCIO
+from support.marks import needs_grpcio
 
 import puregrpc
 from interop import client
 from interop.server import TestService
 
+if HAVE_GRPCIO or TYPE_CHECKING:  # no grpcio on free-threaded CPython: its tests skip there
+    import grpc
+    import grpc.aio
+    from support.grpcio_interop import (
+        GRPCIO_CLIENT_SKIPS,
+        GRPCIO_SERVER_SKIPS,
+        add_grpcio_service,
+        generate_grpcio_glue,
+        run_grpcio_client,
+    )
 if TYPE_CHECKING:
     from support.tls import Certs
 
@@ -91,12 +94,14 @@ async def _grpcio_server_cases() -> dict[str, str]:
             gc.collect()
 
 
+@needs_grpcio
 async def test_our_client_grpcio_server() -> None:
     """Every case but those GRPCIO_SERVER_SKIPS gives reasons for (they run against our own
     server above)."""
     assert await _grpcio_server_cases() == {}
 
 
+@needs_grpcio
 async def test_grpcio_client_our_server(tmp_path: Path) -> None:
     """grpcio runs every case it can express (not those in GRPCIO_CLIENT_SKIPS, which need a
     response's compressed flag or per-message request compression; our client runs them)."""

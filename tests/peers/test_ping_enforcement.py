@@ -4,10 +4,11 @@ data flows, and sending headers or DATA resets the strikes, as in grpc-go."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import grpc
+from support.free_threaded import HAVE_GRPCIO
 from support.grpc_util import running_server
+from support.marks import needs_grpcio
 
 from puregrpc._http2 import (
     ConnectionTerminated,
@@ -17,6 +18,9 @@ from puregrpc._http2 import (
     PingAckReceived,
 )
 from puregrpc._wire.framing import frame_message
+
+if HAVE_GRPCIO or TYPE_CHECKING:  # no grpcio on free-threaded CPython: its tests skip there
+    import grpc
 
 HEADERS = (
     (":method", "POST"),
@@ -57,6 +61,7 @@ async def test_pings_between_messages_of_a_busy_stream_are_not_strikes() -> None
             await writer.wait_closed()
 
 
+@needs_grpcio
 async def test_long_bidi_stream_with_a_grpcio_client() -> None:
     async with (
         running_server() as (port, _),

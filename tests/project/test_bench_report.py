@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.free_threaded import missing
 
 BENCH_DIR = Path(__file__).resolve().parents[2] / "bench"
 sys.path.insert(0, str(BENCH_DIR))
@@ -222,7 +223,7 @@ def test_report_of_fake_runs(tmp_path: Path) -> None:
 
 
 def test_chart_of_fake_runs(tmp_path: Path) -> None:
-    pytest.importorskip("matplotlib")
+    pytest.importorskip("matplotlib", reason=missing("matplotlib"))
     report = _fake_report(tmp_path)
     path = tmp_path / "chart.png"
     assert grpc_bench.write_chart(report, path)

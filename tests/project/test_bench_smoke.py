@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from support.marks import needs_grpcio_tools
 
 import puregrpc
 
@@ -60,6 +61,7 @@ async def _calls(port: int) -> None:
         assert replies == [_payload(bytes(4))] * 3
 
 
+@needs_grpcio_tools
 def test_puregrpc_bench_server_answers_and_stops() -> None:
     gen_dir = python_code()
     script = BENCH_DIR / "servers" / "puregrpc_server.py"

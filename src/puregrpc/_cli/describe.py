@@ -35,32 +35,56 @@ def describe(kind: str, descriptor: Any) -> str:
     if kind == "service":
         body = service_text(descriptor)
     elif kind == "method":
-        method = descriptor_pb2.MethodDescriptorProto()
-        descriptor.CopyToProto(method)
-        body = method_line(method)
+        body = method_line(_definition(kind, descriptor))
     elif kind == "message":
-        message = descriptor_pb2.DescriptorProto()
-        descriptor.CopyToProto(message)
+        message = _definition(kind, descriptor)
         body = "\n".join(message_lines(message, descriptor.full_name, _syntax(descriptor), ""))
     elif kind == "enum":
-        enum = descriptor_pb2.EnumDescriptorProto()
-        descriptor.CopyToProto(enum)
-        body = "\n".join(enum_lines(enum, ""))
+        body = "\n".join(enum_lines(_definition(kind, descriptor), ""))
     else:
         raise ValueError(f"cannot describe a {kind}")
     article = "an" if kind[0] in "aeiou" else "a"
     return f"{descriptor.full_name} is {article} {kind}:\n{body}"
 
 
-def _syntax(descriptor: Any) -> str:
+def _file_proto(descriptor: Any) -> descriptor_pb2.FileDescriptorProto:
     file = descriptor_pb2.FileDescriptorProto()
     descriptor.file.CopyToProto(file)
-    return file.syntax or "proto2"
+    return file
+
+
+def _definition(kind: str, descriptor: Any) -> Any:
+    """The ``*DescriptorProto`` of a service, method, message or enum, read out of its file's
+    FileDescriptorProto. (``descriptor.CopyToProto`` would do with protobuf's upb backend, but
+    the pure-Python one, the only one on free-threaded CPython, raises "Descriptor does not
+    contain serialization" for a descriptor its pool built from a serialized file.)"""
+    if kind == "method":
+        service = _definition("service", descriptor.containing_service)
+        return next(m for m in service.method if m.name == descriptor.name)
+    file = _file_proto(descriptor)
+    if kind == "service":
+        return next(s for s in file.service if s.name == descriptor.name)
+    outer: list[str] = []  # the messages it is nested in, innermost first
+    parent = descriptor.containing_type
+    while parent is not None:
+        outer.append(parent.name)
+        parent = parent.containing_type
+    scope: Any = file
+    messages = file.message_type
+    for name in reversed(outer):
+        scope = next(m for m in messages if m.name == name)
+        messages = scope.nested_type
+    if kind == "enum":
+        return next(e for e in scope.enum_type if e.name == descriptor.name)
+    return next(m for m in messages if m.name == descriptor.name)
+
+
+def _syntax(descriptor: Any) -> str:
+    return _file_proto(descriptor).syntax or "proto2"
 
 
 def service_text(service: Any) -> str:
-    proto = descriptor_pb2.ServiceDescriptorProto()
-    service.CopyToProto(proto)
+    proto = _definition("service", service)
     lines = [f"service {proto.name} {{"]
     lines += [INDENT + method_line(method) for method in proto.method]
     lines.append("}")

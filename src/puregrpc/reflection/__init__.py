@@ -131,19 +131,31 @@ class ReflectionServicer(reflection_grpc.ServerReflectionServicer):
         raise _NotFoundError(f"file not found: {name}")
 
     def _file_containing_symbol(self, symbol: str) -> FileDescriptor:
+        if symbol.startswith("."):
+            # A fully-qualified name has no leading dot; protobuf's pure-Python pool would
+            # strip it where its upb pool does not find the name.
+            raise _NotFoundError(f"symbol not found: {symbol}")
         parent, _, member = symbol.rpartition(".")
         for pool in self._pools:
             try:
                 return pool.FindFileContainingSymbol(symbol)
             except _LOOKUP_ERRORS:
                 pass
-            # A method: not every descriptor pool implementation finds these by name.
+            # A method or a oneof: not every descriptor pool implementation finds these by
+            # name (the pure-Python one, the only one on free-threaded CPython, misses oneofs).
             try:
                 service = pool.FindServiceByName(parent)
             except _LOOKUP_ERRORS:
+                pass
+            else:
+                if member in service.methods_by_name:
+                    return service.file
+            try:
+                message = pool.FindMessageTypeByName(parent)
+            except _LOOKUP_ERRORS:
                 continue
-            if member in service.methods_by_name:
-                return service.file
+            if member in message.oneofs_by_name:
+                return message.file
         raise _NotFoundError(f"symbol not found: {symbol}")
 
     def _file_containing_extension(self, containing_type: str, number: int) -> FileDescriptor:

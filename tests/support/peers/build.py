@@ -59,11 +59,17 @@ class GoBinaries:
 
 
 @dataclass(frozen=True)
-class PythonStubs:
-    """hello.proto compiled for Python: messages (``pb2``) and grpcio glue (``pb2_grpc``)."""
+class PythonMessages:
+    """hello.proto's messages compiled for Python (``pb2``), imported from ``directory``."""
 
     directory: Path
     pb2: ModuleType
+
+
+@dataclass(frozen=True)
+class PythonStubs(PythonMessages):
+    """hello.proto compiled for Python: messages (``pb2``) and grpcio glue (``pb2_grpc``)."""
+
     pb2_grpc: ModuleType
 
 
@@ -111,9 +117,14 @@ def run_protoc(args: Sequence[str | Path], *, protoc: Path | None = None) -> str
 
 
 def generate_python(out_dir: Path) -> Path:
-    """Write hello_pb2.py, hello_pb2.pyi and hello_pb2_grpc.py (grpcio stubs) into out_dir."""
+    """Write hello_pb2.py and hello_pb2.pyi (messages) into out_dir."""
     out_dir.mkdir(parents=True, exist_ok=True)
     run_protoc([f"--python_out={out_dir}", f"--pyi_out={out_dir}", PROTO.name])
+    return out_dir
+
+
+def generate_grpcio_glue(out_dir: Path) -> Path:
+    """Write hello_pb2_grpc.py (grpcio stubs) into out_dir."""
     # grpcio's generator ships inside grpcio-tools, which bundles its own protoc.
     _run(
         [
@@ -142,12 +153,17 @@ def import_generated(directory: Path, name: str) -> ModuleType:
     return module
 
 
-def python_stubs(out_dir: Path) -> PythonStubs:
-    """Generate the Python code for hello.proto into out_dir and import it."""
+def python_messages(out_dir: Path) -> PythonMessages:
+    """Generate the messages of hello.proto into out_dir and import them."""
     generate_python(out_dir)
-    pb2 = import_generated(out_dir, "hello_pb2")
-    pb2_grpc = import_generated(out_dir, "hello_pb2_grpc")
-    return PythonStubs(out_dir, pb2, pb2_grpc)
+    return PythonMessages(out_dir, import_generated(out_dir, "hello_pb2"))
+
+
+def python_stubs(messages: PythonMessages) -> PythonStubs:
+    """Generate grpcio's glue beside `messages` and import it (needs grpcio-tools)."""
+    generate_grpcio_glue(messages.directory)
+    pb2_grpc = import_generated(messages.directory, "hello_pb2_grpc")
+    return PythonStubs(messages.directory, messages.pb2, pb2_grpc)
 
 
 def _go_env(gopath: Path) -> dict[str, str]:

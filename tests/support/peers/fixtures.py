@@ -7,8 +7,11 @@ import it first to rewrite it).
 
 * ``go_binaries`` (session): the built Go server and client (``GoBinaries``); skips, or fails
   in CI, when Go is missing. The first build takes ~15 s; later sessions reuse the cache.
-* ``hello_stubs`` (session): hello.proto compiled for Python and imported (``PythonStubs``:
-  ``.pb2``, ``.pb2_grpc``, ``.directory``).
+* ``hello_messages`` (session): hello.proto's messages compiled for Python and imported
+  (``PythonMessages``: ``.pb2``, ``.directory``).
+* ``hello_stubs`` (session): the same plus grpcio's glue (``PythonStubs``: ``.pb2``,
+  ``.pb2_grpc``, ``.directory``); skips on a free-threaded CPython, where grpcio-tools has no
+  wheels (as do the grpcio fixtures below, which use it).
 * ``go_hello_server``: a running Go server on 127.0.0.1; the value is its port. Stopped with
   SIGTERM on teardown, which fails unless the server exits 0.
 * ``run_go_hello_client``: ``await run_go_hello_client(target, name, timeout=5.0)`` runs the Go
@@ -28,7 +31,15 @@ from contextlib import AbstractAsyncContextManager
 
 import pytest
 
-from support.peers.build import GoBinaries, PythonStubs, build_go, python_stubs
+from support.free_threaded import HAVE_GRPCIO, no_wheels
+from support.peers.build import (
+    GoBinaries,
+    PythonMessages,
+    PythonStubs,
+    build_go,
+    python_messages,
+    python_stubs,
+)
 from support.peers.peers import (
     GoHelloClient,
     GrpcioHelloClient,
@@ -45,8 +56,15 @@ def go_binaries() -> GoBinaries:
 
 
 @pytest.fixture(scope="session")
-def hello_stubs(tmp_path_factory: pytest.TempPathFactory) -> PythonStubs:
-    return python_stubs(tmp_path_factory.mktemp("hello_stubs"))
+def hello_messages(tmp_path_factory: pytest.TempPathFactory) -> PythonMessages:
+    return python_messages(tmp_path_factory.mktemp("hello_stubs"))
+
+
+@pytest.fixture(scope="session")
+def hello_stubs(hello_messages: PythonMessages) -> PythonStubs:
+    if not HAVE_GRPCIO:
+        pytest.skip(no_wheels("grpcio-tools (it generates hello_pb2_grpc)"))
+    return python_stubs(hello_messages)
 
 
 @pytest.fixture

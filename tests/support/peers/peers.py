@@ -14,11 +14,13 @@ import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import grpc
-
+from support.free_threaded import HAVE_GRPCIO
 from support.peers.build import PythonStubs
+
+if HAVE_GRPCIO or TYPE_CHECKING:  # no grpcio on free-threaded CPython: these helpers unused
+    import grpc
 
 LISTENING = re.compile(rb"Server is listening on port :(\d+)\n")
 START_TIMEOUT = 10.0

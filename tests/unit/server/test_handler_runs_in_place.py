@@ -17,6 +17,7 @@ from puregrpc import RpcError, ServicerContext, StatusCode
 from puregrpc._server.eager import start_eagerly
 
 Ctx = ServicerContext[bytes, bytes]
+NATIVE = sys.version_info >= (3, 12)  # asyncio starts Tasks eagerly itself; 3.11 is emulated
 marker: contextvars.ContextVar[str] = contextvars.ContextVar("marker", default="unset")
 
 
@@ -47,7 +48,12 @@ async def test_a_coroutine_that_never_waits_finishes_in_place_without_a_task() -
     context = contextvars.copy_context()
     task = await _in_callback(lambda: start_eagerly(loop, body(), context))
     assert task is None
-    assert seen and seen[0] is not None  # a stand-in: asyncio.timeout() would find it
+    assert seen and seen[0] is not None  # asyncio.timeout() would find it
+    if NATIVE:
+        # asyncio's own eager start: a real Task, finished before start_eagerly returned
+        assert isinstance(seen[0], asyncio.Task) and seen[0].done()
+    else:
+        assert not isinstance(seen[0], asyncio.Task)  # the 3.11 stand-in
     assert context[marker] == "inside"
     assert marker.get() == "unset"  # the caller's context is untouched
 
@@ -143,15 +149,29 @@ async def test_an_exception_in_place_is_logged_not_raised(caplog: pytest.LogCapt
     assert "broken" in caplog.text
 
 
-async def test_inside_a_task_it_falls_back_to_a_task() -> None:
+async def test_inside_a_task_3_12_runs_it_in_place_3_11_gives_it_a_task() -> None:
     loop = asyncio.get_running_loop()
+    outer = asyncio.current_task()
+    seen: list[object] = []
 
     async def body() -> None:
+        seen.append(asyncio.current_task())
         marker.set("x")
 
-    task = start_eagerly(loop, body(), contextvars.copy_context())
-    assert task is not None  # a task is current here: it cannot step in place
-    await task
+    context = contextvars.copy_context()
+    task = start_eagerly(loop, body(), context)
+    if NATIVE:
+        # asyncio's eager start steps in place from inside a task too, in a Task of its own
+        assert task is None
+        assert len(seen) == 1 and isinstance(seen[0], asyncio.Task) and seen[0] is not outer
+    else:
+        # a task is current here: the stand-in cannot take its place, so a Task runs the call
+        assert task is not None and seen == []
+        await task
+        assert seen == [task]
+    assert context[marker] == "x"
+    assert marker.get() == "unset"
+    assert asyncio.current_task() is outer
 
 
 # ------------------------------------------------------------------ server calls in place
@@ -240,7 +260,6 @@ async def test_a_deadline_reaches_a_handler_that_suspended_in_place() -> None:
         await server.stop()
 
 
-@pytest.mark.skipif(sys.version_info >= (3, 12), reason="3.12+ starts Tasks eagerly natively")
 async def test_each_call_run_in_place_has_a_current_task_of_its_own() -> None:
     # (No stand-in is reused: a cancel left pending by one call never reaches the next, and a
     # handler may keep its `current_task()` safely, on every interpreter.)
