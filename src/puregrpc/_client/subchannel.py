@@ -99,6 +99,7 @@ class Subchannel:
         self._settings = settings
         self._keepalive = settings.keepalive
         self.state = ConnectivityState.IDLE
+        self._shutdown_reason = "channel closed"
         self._conn: ClientConnection | None = None
         self._draining: set[ClientConnection] = set()
         self._connecting: asyncio.Lock | None = None
@@ -119,7 +120,7 @@ class Subchannel:
         if conn is not None and conn.is_usable:
             return conn
         if self.state is ConnectivityState.SHUTDOWN:
-            raise RpcError(Status(StatusCode.UNAVAILABLE, "channel closed"))
+            raise RpcError(Status(StatusCode.UNAVAILABLE, self._shutdown_reason))
         if self._connecting is None:
             self._connecting = asyncio.Lock()
         async with self._connecting:
@@ -231,6 +232,7 @@ class Subchannel:
         """The resolver dropped this address: no new calls; connections close once their
         calls have ended (`close` still ends them at the channel's close)."""
         self.state = ConnectivityState.SHUTDOWN
+        self._shutdown_reason = f"the resolver no longer lists {self.target.display}"
         for conn in (self._conn, *self._draining):
             if conn is not None:
                 conn.drain()
@@ -238,6 +240,7 @@ class Subchannel:
     async def close(self) -> None:
         """Shut down: every stream of every connection is cancelled, the connections closed."""
         self.state = ConnectivityState.SHUTDOWN
+        self._shutdown_reason = "channel closed"
         connections = [c for c in (self._conn, *self._draining) if c is not None]
         self._conn = None
         self._draining.clear()
