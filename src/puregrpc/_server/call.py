@@ -361,13 +361,10 @@ class ServerCall(ServicerContext[Any, Any]):
             self.ended = True
             self._release()
 
-    def _ok_as_is(self) -> bool:
-        """Whether the handler left its status alone: OK, no details, no trailing metadata."""
-        return self._code is _CODE_OK and not self._details and self.trailing_metadata is EMPTY
-
     def _status_now(self) -> Status:
-        """The status of a handler that returned: what it set on its context."""
-        if self._ok_as_is():
+        """The status of a handler that returned: what it set on its context (the shared OK
+        when it left all alone: OK, no details, no trailing metadata)."""
+        if self._code is _CODE_OK and not self._details and self.trailing_metadata is EMPTY:
             return OK
         return Status(self._code, self._details, self.trailing_metadata)
 
