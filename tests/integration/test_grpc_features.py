@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from support.grpc_util import memory_target
 
 import puregrpc
 from puregrpc import RpcError, ServicerContext, StatusCode
@@ -18,10 +19,12 @@ Ctx = ServicerContext[bytes, bytes]
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
 
-async def _start(methods: dict[str, puregrpc.MethodHandler[Any, Any]]) -> tuple[Any, int]:
+async def _start(methods: dict[str, puregrpc.MethodHandler[Any, Any]]) -> tuple[Any, str]:
     server = puregrpc.Server()
     server.add_service(puregrpc.ServiceDefinition("test.F", methods))
-    return server, await server.start("127.0.0.1:0")
+    target = memory_target()
+    await server.start(target)
+    return server, target
 
 
 async def test_deadline_propagates_into_calls_a_handler_makes() -> None:
@@ -32,16 +35,16 @@ async def test_deadline_propagates_into_calls_a_handler_makes() -> None:
         seen.append(context.time_remaining())
         return b"ok"
 
-    backend_server, backend_port = await _start({"B": puregrpc.unary_unary_handler(backend)})
-    channel = puregrpc.Channel(f"127.0.0.1:{backend_port}")
+    backend_server, backend_target = await _start({"B": puregrpc.unary_unary_handler(backend)})
+    channel = puregrpc.Channel(backend_target)
 
     async def frontend(request: bytes, context: Ctx) -> bytes:
         reply: bytes = await channel.unary_unary("/test.F/B")(request)  # no timeout of its own
         return reply
 
-    front_server, front_port = await _start({"F": puregrpc.unary_unary_handler(frontend)})
+    front_server, front_target = await _start({"F": puregrpc.unary_unary_handler(frontend)})
     try:
-        async with puregrpc.Channel(f"127.0.0.1:{front_port}") as client:
+        async with puregrpc.Channel(front_target) as client:
             assert await client.unary_unary("/test.F/F")(b"x", timeout=3.0) == b"ok"
         assert seen[0] is not None and 2.0 < seen[0] <= 3.0
     finally:
@@ -62,14 +65,14 @@ async def test_server_compresses_only_what_the_client_accepts() -> None:
         yield b"b" * 1000
         yield b"c" * 1000
 
-    server, port = await _start(
+    server, target = await _start(
         {
             "Big": puregrpc.unary_unary_handler(big),
             "Streamed": puregrpc.unary_stream_handler(streamed),
         }
     )
     try:
-        async with puregrpc.Channel(f"127.0.0.1:{port}") as channel:
+        async with puregrpc.Channel(target) as channel:
             call = channel.unary_unary("/test.F/Big")(b"")
             assert await call == b"z" * 10_000
             assert (
@@ -78,7 +81,7 @@ async def test_server_compresses_only_what_the_client_accepts() -> None:
             stream = channel.unary_stream("/test.F/Streamed")(b"")
             assert [m async for m in stream] == [b"a" * 1000, b"b" * 1000, b"c" * 1000]
             assert stream._attempt is not None and stream._attempt.response_encoding == "deflate"
-        async with puregrpc.Channel(f"127.0.0.1:{port}") as channel:
+        async with puregrpc.Channel(target) as channel:
             # A client that accepts only identity gets identity (C7).
             channel._request_headers = _IdentityOnly(channel._request_headers)  # type: ignore[assignment]
             call = channel.unary_unary("/test.F/Big")(b"")
@@ -107,9 +110,9 @@ async def test_handlers_can_use_explicit_read_and_write() -> None:
         for message in nothing:  # an async generator that only writes through the context
             yield message
 
-    server, port = await _start({"Chat": puregrpc.stream_stream_handler(chat)})
+    server, target = await _start({"Chat": puregrpc.stream_stream_handler(chat)})
     try:
-        async with puregrpc.Channel(f"127.0.0.1:{port}") as channel:
+        async with puregrpc.Channel(target) as channel:
             call = channel.stream_stream("/test.F/Chat")()
             await call.write(b"abc")
             assert await call.read() == b"cba"
@@ -133,9 +136,9 @@ async def test_asyncio_timeout_and_contextvars_work_inside_handlers() -> None:
         await asyncio.sleep(0)
         return request_id.get().encode()
 
-    server, port = await _start({"H": puregrpc.unary_unary_handler(handler)})
+    server, target = await _start({"H": puregrpc.unary_unary_handler(handler)})
     try:
-        async with puregrpc.Channel(f"127.0.0.1:{port}") as channel:
+        async with puregrpc.Channel(target) as channel:
             method = channel.unary_unary("/test.F/H")
             replies = await asyncio.gather(*(method(str(i).encode()) for i in range(20)))
             assert replies == [str(i).encode() for i in range(20)]  # one context per call
@@ -156,9 +159,9 @@ async def test_streaming_response_cancelled_by_the_client_stops_the_handler() ->
         finally:
             stopped.set()
 
-    server, port = await _start({"Forever": puregrpc.unary_stream_handler(forever)})
+    server, target = await _start({"Forever": puregrpc.unary_stream_handler(forever)})
     try:
-        async with puregrpc.Channel(f"127.0.0.1:{port}") as channel:
+        async with puregrpc.Channel(target) as channel:
             call = channel.unary_stream("/test.F/Forever")(b"")
             got = []
             async for message in call:
@@ -175,9 +178,9 @@ async def test_sending_a_message_over_the_send_limit_fails_locally() -> None:
     async def echo(request: bytes, context: Ctx) -> bytes:
         return request
 
-    server, port = await _start({"E": puregrpc.unary_unary_handler(echo)})
+    server, target = await _start({"E": puregrpc.unary_unary_handler(echo)})
     try:
-        async with puregrpc.Channel(f"127.0.0.1:{port}", max_send_message_length=100) as channel:
+        async with puregrpc.Channel(target, max_send_message_length=100) as channel:
             with pytest.raises(RpcError) as caught:
                 await channel.unary_unary("/test.F/E")(b"x" * 101)
             assert caught.value.code() == StatusCode.RESOURCE_EXHAUSTED

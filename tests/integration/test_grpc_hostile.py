@@ -718,6 +718,43 @@ async def test_rst_stream_code_becomes_the_w20_status(
         assert attempts == 1 if after_headers else 1 <= attempts <= 2
 
 
+@pytest.mark.parametrize("kind", ["unary", "client-stream written and done", "bidi still open"])
+async def test_a_refused_stream_is_sent_again_once_when_the_request_is_all_buffered(
+    kind: str,
+) -> None:
+    # RT7: REFUSED_STREAM means the server never processed the stream; a call whose whole
+    # request is still in its attempt's replay buffer goes again on a new stream, once.
+    requests: list[str] = []
+
+    async def script(stream: RawStream) -> None:
+        if not requests:
+            requests.append("refused")
+            stream.send_rst(ErrorCode.REFUSED_STREAM)
+            return
+        requests.append("answered")
+        stream.send_headers(RESPONSE_HEAD)
+        stream.send_data(frame_message(b"ok"))
+        stream.send_headers(OK_TRAILERS, end_stream=True)
+
+    async with scripted(script) as channel:
+        if kind == "unary":
+            assert await channel.unary_unary(UNARY)(b"x", timeout=10) == b"ok"
+        elif kind == "client-stream written and done":
+            call = channel.stream_unary("/test.Echo/ClientStream")(timeout=10)
+            await call.write(b"a")
+            await call.write(b"b")
+            await call.done_writing()
+            assert await call == b"ok"
+        else:
+            bidi = channel.stream_stream("/test.Echo/Bidi")(timeout=10)
+            await bidi.write(b"a")  # the request side is still open: not replayable
+            with pytest.raises(RpcError) as caught:
+                await bidi.read()
+            assert caught.value.code() == StatusCode.UNAVAILABLE
+            bidi.cancel()
+    assert requests == (["refused"] if kind == "bidi still open" else ["refused", "answered"])
+
+
 async def test_rst_stream_in_the_middle_of_a_server_stream() -> None:
     async def script(stream: RawStream) -> None:
         stream.send_headers(RESPONSE_HEAD)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from support.grpc_util import EchoService
+from support.grpc_util import EchoService, memory_target
 
 import puregrpc
 from puregrpc import (
@@ -74,17 +74,19 @@ class ClientLog(ClientInterceptor):
         self.log.append(f"{self.name}.end {status.code.name}")
 
 
-async def _serve(*interceptors: ServerInterceptor) -> tuple[puregrpc.Server, int]:
+async def _serve(*interceptors: ServerInterceptor) -> tuple[puregrpc.Server, str]:
     server = puregrpc.Server(interceptors=interceptors)
     server.add_service(EchoService().definition())
-    return server, await server.start("127.0.0.1:0")
+    target = memory_target()
+    await server.start(target)
+    return server, target
 
 
 async def test_server_interceptor_order_on_a_unary_call() -> None:
     log: list[str] = []
-    server, port = await _serve(Recorder("a", log), Recorder("b", log))
+    server, target = await _serve(Recorder("a", log), Recorder("b", log))
     try:
-        async with puregrpc.Channel(f"127.0.0.1:{port}") as channel:
+        async with puregrpc.Channel(target) as channel:
             assert await channel.unary_unary("/test.Echo/Unary")(b"hi") == b"hi"
     finally:
         await server.stop(grace=1)
@@ -102,11 +104,11 @@ async def test_server_interceptor_order_on_a_unary_call() -> None:
 
 @pytest.mark.parametrize("kind", ["unary", "server_stream", "client_stream", "bidi"])
 async def test_token_auth_refuses_and_admits_every_call_type(kind: str) -> None:
-    server, port = await _serve(TokenAuth())
+    server, target = await _serve(TokenAuth())
     try:
         async with (
-            puregrpc.Channel(f"127.0.0.1:{port}") as bare,
-            puregrpc.Channel(f"127.0.0.1:{port}", interceptors=[AddToken()]) as authed,
+            puregrpc.Channel(target) as bare,
+            puregrpc.Channel(target, interceptors=[AddToken()]) as authed,
         ):
             with pytest.raises(RpcError) as caught:
                 await _call(bare, kind)
@@ -137,10 +139,10 @@ def _expected(kind: str) -> list[bytes]:
 
 async def test_client_interceptors_replace_messages_and_see_the_end() -> None:
     log: list[str] = []
-    server, port = await _serve()
+    server, target = await _serve()
     try:
         async with puregrpc.Channel(
-            f"127.0.0.1:{port}", interceptors=[ClientLog("outer", log), Shout()]
+            target, interceptors=[ClientLog("outer", log), Shout()]
         ) as channel:
             assert await channel.unary_unary("/test.Echo/Unary")(b"hey") == b"HEY!"
             bidi = channel.stream_stream("/test.Echo/Bidi")(iter([b"a", b"b"]))
@@ -164,9 +166,9 @@ async def test_client_interceptor_can_refuse_a_call_before_it_starts() -> None:
         async def on_call(self, details: ClientCallDetails) -> None:
             raise RpcError(Status(StatusCode.PERMISSION_DENIED, "not from here"))
 
-    server, port = await _serve()
+    server, target = await _serve()
     try:
-        async with puregrpc.Channel(f"127.0.0.1:{port}", interceptors=[Refuse()]) as channel:
+        async with puregrpc.Channel(target, interceptors=[Refuse()]) as channel:
             with pytest.raises(RpcError) as caught:
                 await channel.unary_unary("/test.Echo/Unary")(b"x")
             assert caught.value.code() == StatusCode.PERMISSION_DENIED

@@ -84,6 +84,11 @@ async def running_server(
 _memory_names = itertools.count(1)
 
 
+def memory_target() -> str:
+    """A fresh `memory:` address, for a server of the in-memory transport."""
+    return f"memory:test-{next(_memory_names)}"
+
+
 @contextlib.asynccontextmanager
 async def serving_in_memory(
     service: EchoService | None = None, max_receive_message_length: int = 4 * 1024 * 1024
@@ -92,7 +97,7 @@ async def serving_in_memory(
     service = service or EchoService()
     server = puregrpc.Server(max_receive_message_length=max_receive_message_length)
     server.add_service(service.definition())
-    target = f"memory:echo-{next(_memory_names)}"
+    target = memory_target()
     await server.start(target)
     try:
         yield target, service

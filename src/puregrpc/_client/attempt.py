@@ -22,10 +22,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from .._transport.stream import GrpcStream
+from .._transport.client_connection import ClientConnection
+from .._transport.streams import ClientStream
 from .._vocab.metadata import Metadata
 from .._wire.compression import IDENTITY
-from .connection import ClientConnection
 from .subchannel import Subchannel
 
 REPLAY_LIMIT = 256 * 1024  # octets of request messages an uncommitted attempt keeps (gRFC A6)
@@ -47,7 +47,7 @@ class Attempt:
         "writes_done",
     )
 
-    def __init__(self, number: int, subchannel: Subchannel, stream: GrpcStream) -> None:
+    def __init__(self, number: int, subchannel: Subchannel, stream: ClientStream) -> None:
         self.number = number  # 0 for the first attempt of a call
         self.subchannel = subchannel
         self.stream = stream
@@ -68,7 +68,7 @@ class Attempt:
         data: bytes,
     ) -> Attempt:
         """The first attempt of a unary call, its request (`data`, framed) sent with its headers
-        in one engine operation. Raises the engine's `UsageError` when no stream can be opened."""
+        in one engine operation. Raises `NoStreamError` when no stream can be opened."""
         attempt = cls(0, subchannel, conn.open_request(headers, data))
         attempt.writes_done = True
         attempt.record(data)
@@ -94,7 +94,7 @@ class Attempt:
         """Whether another attempt could carry the whole request again."""
         return not self.committed and self.writes_done and self.buffer is not None
 
-    async def replay_on(self, number: int, subchannel: Subchannel, stream: GrpcStream) -> Attempt:
+    async def replay_on(self, number: int, subchannel: Subchannel, stream: ClientStream) -> Attempt:
         """The next attempt, on `stream`, with this one's request sent again (ending it)."""
         assert self.buffer is not None
         attempt = Attempt(number, subchannel, stream)

@@ -15,12 +15,12 @@ import contextvars
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Generator, Iterable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
-from .._http2 import ErrorCode, UsageError
-from .._transport.stream import GrpcStream
+from .._transport.streams import ClientStream
 from .._vocab.codes import StatusCode
 from .._vocab.deadline import current_deadline
 from .._vocab.errors import (
     ConnectionLostError,
+    NoStreamError,
     RpcError,
     StreamResetError,
     TransportError,
@@ -31,10 +31,11 @@ from .._vocab.status import Status
 from .._wire.codec import decode_message, encode_message
 from .._wire.compression import IDENTITY, check_compression
 from .._wire.response_head import check_response_head, is_trailers_only
-from .._wire.status_mapping import status_for_reset
+from .._wire.status_mapping import never_processed, status_for_error
 from .._wire.trailers import status_from
 from .attempt import Attempt
 from .interceptors import ClientCallDetails
+from .subchannel import Subchannel
 
 if TYPE_CHECKING:
     from .channel import Channel
@@ -210,7 +211,7 @@ class _Call(Generic[Req, Resp]):
 
     def _fail(self, exc: WireError) -> RpcError:
         """End the call for a broken wire rule (the stream is reset) and the error to raise."""
-        self._finish(Status(exc.code, str(exc)), cancel_stream=True)
+        self._finish(status_for_error(exc), cancel_stream=True)
         return self._error()
 
     def _expire(self) -> None:
@@ -230,7 +231,7 @@ class _Call(Generic[Req, Resp]):
             if self._status is None:
                 self._finish(self._status_for_reset(exc))
         except ConnectionLostError as exc:
-            self._finish(Status(StatusCode.UNAVAILABLE, str(exc)))
+            self._finish(status_for_error(exc))
         except WireError as exc:
             raise self._fail(exc) from None
         except asyncio.CancelledError:
@@ -245,9 +246,9 @@ class _Call(Generic[Req, Resp]):
             return Status(StatusCode.CANCELLED, "Cancelled by the client")
         if self._deadline is not None and self._loop.time() >= self._deadline:
             return _DEADLINE_EXCEEDED  # W21
-        return Status(status_for_reset(exc.code), f"Stream reset by the server: {exc}")
+        return status_for_error(exc)
 
-    async def _start(self) -> GrpcStream:
+    async def _start(self) -> ClientStream:
         """The stream of the call's current attempt, opening the first one if need be."""
         if self._started is None:
             if self._attempt is not None:  # opened by the unary fast path
@@ -281,12 +282,14 @@ class _Call(Generic[Req, Resp]):
                 None if details.timeout is None else self._loop.time() + details.timeout
             )
 
-    async def _open_stream(self, number: int) -> tuple[Any, GrpcStream]:
-        """A new stream for attempt `number`, on the subchannel the picker gives; one
+    async def _open_stream(self) -> tuple[Subchannel, ClientStream]:
+        """A new stream for an attempt, on the subchannel the picker gives; one
         transparent retry when the connection went away before the stream could open (RT7)."""
         channel = self._channel
         for _ in range(2):
-            subchannel = channel._pick(self._method)
+            subchannel = await channel._wait_pick(
+                self._method, self._deadline, self._wait_for_ready
+            )
             conn = await subchannel.connection(self._deadline, self._wait_for_ready)
             await conn.wait_slot()
             if not conn.is_usable:
@@ -299,7 +302,7 @@ class _Call(Generic[Req, Resp]):
             )
             try:
                 return subchannel, conn.open_stream(headers, end_stream=False)
-            except UsageError:
+            except NoStreamError:
                 continue  # the connection went away or ran out of ids: try a fresh one
         raise ConnectionLostError(f"no usable connection to {channel._target.display}")
 
@@ -307,7 +310,7 @@ class _Call(Generic[Req, Resp]):
         chain = self._chain
         if chain.on_call or chain.on_request or chain.on_response:
             await self._intercept_call()
-        subchannel, stream = await self._open_stream(0)
+        subchannel, stream = await self._open_stream()
         attempt = self._attempt = Attempt(0, subchannel, stream)
         if isinstance(self._requests, One):
             await self._send(attempt, self._requests.message, end=True)
@@ -321,14 +324,13 @@ class _Call(Generic[Req, Resp]):
         attempt = self._attempt
         if (
             attempt is None
-            or exc.code != ErrorCode.REFUSED_STREAM
-            or not exc.remote
+            or not never_processed(exc)
             or not attempt.replayable
             or attempt.number > 0
             or self._status is not None
         ):
             return False
-        subchannel, stream = await self._open_stream(attempt.number + 1)
+        subchannel, stream = await self._open_stream()
         self._attempt = await attempt.replay_on(attempt.number + 1, subchannel, stream)
         return True
 
@@ -392,7 +394,7 @@ class _Call(Generic[Req, Resp]):
                 if not await self._retry_refused(exc):
                     raise
 
-    def _take_headers(self, attempt: Attempt, stream: GrpcStream, headers: Any) -> Metadata:
+    def _take_headers(self, attempt: Attempt, stream: ClientStream, headers: Any) -> Metadata:
         """Check the response's first header block and commit the attempt to it."""
         attempt.commit()
         if headers is None:
@@ -529,12 +531,13 @@ class UnaryUnaryCall(_Call[Req, Resp]):
         without the fast path."""
         channel = self._channel
         subchannel = channel._pick(self._method)
-        conn = subchannel.ready_connection
+        conn = None if subchannel is None else subchannel.ready_connection
         loop = self._loop
         deadline = self._deadline
         timeout = None if deadline is None else deadline - loop.time()
         if conn is None or (timeout is not None and timeout <= 0) or self._status is not None:
             return await self._unary_response()  # connects, waits, or reports
+        assert subchannel is not None
         compress_next = self._compress_next
         try:
             data = self._frame(cast("One[Req]", self._requests).message)
@@ -549,7 +552,7 @@ class UnaryUnaryCall(_Call[Req, Resp]):
         try:
             # No wait for the socket to drain: the one request message is already in memory.
             attempt = self._attempt = Attempt.unary(subchannel, conn, headers, data)
-        except UsageError:  # e.g. out of stream ids: the general path takes a new connection
+        except NoStreamError:  # e.g. out of stream ids: the general path takes a new connection
             self._compress_next = compress_next  # and frames the message again
             return await self._unary_response()
         stream = attempt.stream

@@ -15,14 +15,13 @@ import random
 import ssl
 from collections.abc import Awaitable, Callable
 
-from .._http2 import H2Config
+from .._transport.client_connection import ClientConnection
 from .._transport.keepalive import KeepalivePolicy
 from .._transport.memory import loop_network
 from .._vocab.codes import StatusCode
 from .._vocab.errors import ConnectionLostError, RpcError
 from .._vocab.status import Status
 from .._wire.targets import Target
-from .connection import ClientConnection
 
 CONNECT_TIMEOUT = 20.0  # K6 MIN_CONNECT_TIMEOUT
 INITIAL_BACKOFF = 1.0  # K6
@@ -50,7 +49,7 @@ class ConnectivityState(enum.Enum):
 class SubchannelSettings:
     """What every subchannel of a channel shares: TLS, limits, keepalive, how to dial."""
 
-    __slots__ = ("dial", "keepalive", "max_receive", "server_hostname", "ssl")
+    __slots__ = ("dial", "keepalive", "max_receive", "on_lost", "server_hostname", "ssl")
 
     def __init__(
         self,
@@ -59,8 +58,10 @@ class SubchannelSettings:
         max_receive: int,
         keepalive: KeepalivePolicy | None,
         dial: Dialer | None,
+        on_lost: Callable[[], None] | None = None,
     ) -> None:
         self.ssl = ssl_context
+        self.on_lost = on_lost  # a connection that was up is gone (re-resolution)
         self.server_hostname = server_hostname
         self.max_receive = max_receive
         self.keepalive = keepalive
@@ -98,6 +99,7 @@ class Subchannel:
         self._settings = settings
         self._keepalive = settings.keepalive
         self.state = ConnectivityState.IDLE
+        self._shutdown_reason = "channel closed"
         self._conn: ClientConnection | None = None
         self._draining: set[ClientConnection] = set()
         self._connecting: asyncio.Lock | None = None
@@ -118,7 +120,7 @@ class Subchannel:
         if conn is not None and conn.is_usable:
             return conn
         if self.state is ConnectivityState.SHUTDOWN:
-            raise RpcError(Status(StatusCode.UNAVAILABLE, "channel closed"))
+            raise RpcError(Status(StatusCode.UNAVAILABLE, self._shutdown_reason))
         if self._connecting is None:
             self._connecting = asyncio.Lock()
         async with self._connecting:
@@ -172,7 +174,6 @@ class Subchannel:
     async def _connect(self, deadline: float | None) -> ClientConnection:
         loop = asyncio.get_running_loop()
         settings = self._settings
-        config = H2Config(client_side=True)
         target = self.target
         timeout = CONNECT_TIMEOUT
         if deadline is not None:
@@ -182,7 +183,7 @@ class Subchannel:
 
         def factory() -> ClientConnection:
             conn = ClientConnection(
-                config, settings.max_receive, self._keepalive, self._too_many_pings
+                settings.max_receive, self._keepalive, self._too_many_pings, settings.on_lost
             )
             made.append(conn)
             return conn
@@ -227,9 +228,19 @@ class Subchannel:
         self._conn = conn
         return conn
 
+    def retire(self) -> None:
+        """The resolver dropped this address: no new calls; connections close once their
+        calls have ended (`close` still ends them at the channel's close)."""
+        self.state = ConnectivityState.SHUTDOWN
+        self._shutdown_reason = f"the resolver no longer lists {self.target.display}"
+        for conn in (self._conn, *self._draining):
+            if conn is not None:
+                conn.drain()
+
     async def close(self) -> None:
         """Shut down: every stream of every connection is cancelled, the connections closed."""
         self.state = ConnectivityState.SHUTDOWN
+        self._shutdown_reason = "channel closed"
         connections = [c for c in (self._conn, *self._draining) if c is not None]
         self._conn = None
         self._draining.clear()

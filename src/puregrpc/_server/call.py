@@ -1,6 +1,6 @@
 """One RPC on the server, over a `ServerStream`: parses the request head, runs the interceptors
 and the handler (in place until it first waits, `puregrpc._server.eager`), and ends the call
-once, with the status they lead to (`finish`, or `_finish_ok` for a plain unary response).
+once, with the status they lead to (`finish`).
 
 The call is its own servicer context (`ServicerContext`), and forms no reference cycle with its
 stream or connection, so a finished call is freed at once.
@@ -28,6 +28,7 @@ from .._vocab.metadata import EMPTY, Metadata
 from .._vocab.status import Status
 from .._wire.codec import decode_message, encode_message
 from .._wire.compression import IDENTITY
+from .._wire.status_mapping import status_for_error
 from .._wire.trailers import OK
 from .context import ServicerContext
 from .eager import start_eagerly
@@ -137,7 +138,7 @@ class ServerCall(ServicerContext[Any, Any]):
         except TransportError:
             raise _CallEnded() from None
         except WireError as exc:
-            raise AbortError(Status(exc.code, str(exc))) from None
+            raise AbortError(status_for_error(exc)) from None
         if message is None:
             return None
         request = self._decode_request(message)
@@ -159,7 +160,7 @@ class ServerCall(ServicerContext[Any, Any]):
                 "request",
             )
         except WireError as exc:
-            raise AbortError(Status(exc.code, str(exc))) from None
+            raise AbortError(status_for_error(exc)) from None
 
     async def _unary_request(self, message: tuple[bool, bytes] | None) -> Any:
         """The one request message of a unary-request call (UNIMPLEMENTED unless exactly one);
@@ -216,19 +217,30 @@ class ServerCall(ServicerContext[Any, Any]):
             raise _CallEnded() from None
 
     def finish(self, status: Status) -> None:
-        """Send the trailers (or a Trailers-Only response) and close our side."""
+        """End the call with `status`, once: the `on_end` hooks, then the end of the response
+        on the stream: a held unary response with plain OK in one step (`write_ok`), anything
+        else with `write_status` (trailers, or Trailers-Only when nothing was sent)."""
         if self.ended:
             return
         self.ended = True
-        for interceptor in self.chain.on_end:
-            try:
-                interceptor.on_end(status, self)
-            except Exception:
-                logger.exception("server interceptor on_end raised")
-        held, self.held_response = self.held_response, None
-        headers_sent, self.headers_sent = self.headers_sent, True
+        if self.chain.on_end:
+            for interceptor in self.chain.on_end:
+                try:
+                    interceptor.on_end(status, self)
+                except Exception:
+                    logger.exception("server interceptor on_end raised")
+        held = self.held_response
+        headers_sent = self.headers_sent
+        self.headers_sent = True
         try:
-            self.stream.write_status(status, self.response_encoding, headers_sent, held)
+            if held is None:
+                self.stream.write_status(status, self.response_encoding, headers_sent)
+            else:
+                self.held_response = None
+                if status is OK:  # (a held response is never compressed nor after headers)
+                    self.stream.write_ok(held)
+                else:
+                    self.stream.write_status(status, IDENTITY, False, held)
         finally:
             self._release()
 
@@ -244,7 +256,10 @@ class ServerCall(ServicerContext[Any, Any]):
             self.deadline_timer.cancel()
             self.deadline_timer = None
         self.stream.on_fail = None
-        self.conn.call_finished(self)
+        calls = self.conn.calls
+        calls.discard(self)
+        if not calls:  # (the connection's bookkeeping only when its last call ended)
+            self.conn.call_finished(self)
 
     # -- running
     def start(self) -> None:
@@ -323,11 +338,7 @@ class ServerCall(ServicerContext[Any, Any]):
             status = self._status_after(exc)
         else:
             status = self._status_now()
-        if status is not None:
-            self.finish(status)
-        elif not self.ended:
-            self.ended = True
-            self._release()
+        self._conclude(status)
 
     async def _run_unary(self, handler: MethodHandler[Any, Any], request: Any) -> None:
         """`run` for a unary call without interceptor hooks whose request is decoded."""
@@ -338,42 +349,22 @@ class ServerCall(ServicerContext[Any, Any]):
         except BaseException as exc:
             status = self._status_after(exc)
         else:
-            held = self.held_response
-            if held is not None and self._ok_as_is() and not self.chain.on_end:
-                self._finish_ok(held)
-                return
-            status = self._status_now()
+            self.finish(self._status_now())
+            return
+        self._conclude(status)
+
+    def _conclude(self, status: Status | None) -> None:
+        """End the call after its handler: with `status`, or (None) quietly if it is not over."""
         if status is not None:
             self.finish(status)
         elif not self.ended:
             self.ended = True
             self._release()
 
-    def _finish_ok(self, held: bytes) -> None:
-        """`finish(OK)` of a unary call whose response is held and has no on_end hooks."""
-        self.ended = True
-        self.headers_sent = True
-        self.held_response = None
-        try:
-            self.stream.write_ok(held)
-        finally:
-            # `_release`, without the call when other calls are still running (the common case).
-            if self.deadline_timer is not None:
-                self.deadline_timer.cancel()
-                self.deadline_timer = None
-            self.stream.on_fail = None
-            calls = self.conn.calls
-            calls.discard(self)
-            if not calls:
-                self.conn.call_finished(self)
-
-    def _ok_as_is(self) -> bool:
-        """Whether the handler left its status alone: OK, no details, no trailing metadata."""
-        return self._code is _CODE_OK and not self._details and self.trailing_metadata is EMPTY
-
     def _status_now(self) -> Status:
-        """The status of a handler that returned: what it set on its context."""
-        if self._ok_as_is():
+        """The status of a handler that returned: what it set on its context (the shared OK
+        when it left all alone: OK, no details, no trailing metadata)."""
+        if self._code is _CODE_OK and not self._details and self.trailing_metadata is EMPTY:
             return OK
         return Status(self._code, self._details, self.trailing_metadata)
 

@@ -9,7 +9,7 @@ import logging
 import random
 from typing import TYPE_CHECKING, cast
 
-from .._http2 import ErrorCode, H2Config
+from .._http2 import H2Config
 from .._transport.connection import GrpcConnection
 from .._transport.credentials import negotiated_h2
 from .._transport.stream import GrpcStream
@@ -52,7 +52,7 @@ class ServerConnection(GrpcConnection):
 
     def on_request(self, stream: GrpcStream, end_stream: bool) -> None:
         if self.server._stopping:
-            self.reset(stream, ErrorCode.REFUSED_STREAM)  # never processed: safe to retry
+            stream.refuse()  # never processed: the client may retry it
             return
         server = self.server
         call = new_call(ServerCall)

@@ -388,6 +388,11 @@ class GrpcStream:
         """Abort the stream (RST_STREAM CANCEL; idempotent); a reader sees StreamResetError."""
         self.conn.reset(self, ErrorCode.CANCEL)
 
+    def refuse(self) -> None:
+        """Refuse a request without processing it (RST_STREAM REFUSED_STREAM): the client may
+        send it again, on another connection."""
+        self.conn.reset(self, ErrorCode.REFUSED_STREAM)
+
     async def _wait_writable(self) -> None:
         waiter = self._writable = self.conn.loop.create_future()
         await waiter

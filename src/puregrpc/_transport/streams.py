@@ -27,9 +27,15 @@ Message = tuple[bool, bytes]  # (compressed flag, payload) of one received messa
 class ServerStream(Protocol):
     """One request as the server call sees it."""
 
-    grpc_timeout: str | None  # the request's `grpc-timeout` value, decoded by the call
-    peer_ended: bool  # the client has finished sending
     on_fail: Callable[[BaseException], None] | None  # called once if the stream fails
+
+    @property
+    def grpc_timeout(self) -> str | None:
+        """The request's `grpc-timeout` value, decoded by the call."""
+
+    @property
+    def peer_ended(self) -> bool:
+        """Whether the client has finished sending."""
 
     @property
     def head(self) -> RequestHead: ...
@@ -61,14 +67,21 @@ class ServerStream(Protocol):
     def cancel(self) -> None:
         """Abort the stream (the client sees CANCELLED)."""
 
+    def refuse(self) -> None:
+        """Refuse the request unprocessed (the client may send it again)."""
+
 
 class ClientStream(Protocol):
     """One attempt's stream as the client sees it."""
 
-    headers: Fields | None  # the response's first header block, once received
-    trailers: Fields | None
-    peer_ended: bool
+    @property
+    def headers(self) -> Fields | None:
+        """The response's first header block, once received."""
 
+    @property
+    def trailers(self) -> Fields | None: ...
+    @property
+    def peer_ended(self) -> bool: ...
     @property
     def error(self) -> BaseException | None: ...
     @property

@@ -12,6 +12,7 @@ leaves the transport. Above it::
     │   └── TimeoutFormatError   a `grpc-timeout` value that does not follow W5
     ├── TransportError           the transport under a stream failed
     │   ├── ConnectionLostError  the connection ended before the stream did
+    │   ├── NoStreamError        no stream can be opened on a connection now (try another)
     │   └── StreamResetError     the stream was reset, by the peer or by us (W20)
     └── WireError                bytes from the peer (or a message of ours) break a gRPC rule;
         │                        `code` is the status the call ends with
@@ -86,6 +87,11 @@ class TransportError(Exception):
 
 class ConnectionLostError(TransportError):
     """The connection ended before the stream did."""
+
+
+class NoStreamError(TransportError):
+    """No stream can be opened on this connection now (it is closing, or out of stream ids):
+    nothing was sent, so the call may use another connection."""
 
 
 class StreamResetError(TransportError):

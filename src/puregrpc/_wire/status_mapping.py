@@ -50,13 +50,17 @@ def status_for_http(status: int) -> StatusCode:
     return _HTTP_TO_STATUS.get(status, StatusCode.UNKNOWN)
 
 
-def status_for_error(exc: BaseException) -> Status | None:
-    """The status a call ends with when `exc` stops it: wire rules by their own code, a lost
-    connection UNAVAILABLE, a reset stream by W20; None for anything else (not ours to map)."""
+def never_processed(exc: StreamResetError) -> bool:
+    """Whether the server refused the stream before processing it (REFUSED_STREAM, also what a
+    GOAWAY's last-stream-id means for later streams): the call may be sent again (RT7)."""
+    return exc.remote and exc.code == ErrorCode.REFUSED_STREAM
+
+
+def status_for_error(exc: WireError | ConnectionLostError | StreamResetError) -> Status:
+    """The status a call ends with when `exc` stops it: a broken wire rule by its own code, a
+    lost connection UNAVAILABLE (W25), a stream reset by the peer by W20."""
     if isinstance(exc, WireError):
         return Status(exc.code, str(exc))
     if isinstance(exc, ConnectionLostError):
         return Status(StatusCode.UNAVAILABLE, str(exc))
-    if isinstance(exc, StreamResetError):
-        return Status(status_for_reset(exc.code), f"Stream reset by the server: {exc}")
-    return None
+    return Status(status_for_reset(exc.code), f"Stream reset by the server: {exc}")

@@ -12,6 +12,8 @@
 
   `MemoryNetwork` is the transport itself (a registry of named listeners), for tests that
   want their own; `loop_network()` is the one ``memory:`` addresses use.
+* `ManualResolver`: a channel target whose addresses the test pushes (``update([...])``) and
+  whose re-resolution requests it counts, for tests of address changes and reconnection.
 * `no_leaks`: a context manager failing (`LeakError`) when the code in it leaves threads or
   sockets of this process open.
 * `run_checked`: ``asyncio.run`` for a test coroutine, failing when the coroutine leaves
@@ -26,5 +28,13 @@ from __future__ import annotations
 
 from puregrpc._transport.memory import MemoryNetwork, loop_network
 from puregrpc.testing._leaks import LeakError, no_leaks, run_checked
+from puregrpc.testing._resolver import ManualResolver
 
-__all__ = ["LeakError", "MemoryNetwork", "loop_network", "no_leaks", "run_checked"]
+__all__ = [
+    "LeakError",
+    "ManualResolver",
+    "MemoryNetwork",
+    "loop_network",
+    "no_leaks",
+    "run_checked",
+]

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from support.grpc_util import memory_target
 from support.scripted_server import RESPONSE_HEAD, RawStream, scripted
 
 import puregrpc
@@ -90,11 +91,12 @@ async def serving(
             },
         )
     )
-    port = await server.start("127.0.0.1:0")
+    target = memory_target()
+    await server.start(target)
     extra = (OnCall(),) if path == "general" else ()
     try:
         async with puregrpc.Channel(
-            f"127.0.0.1:{port}", interceptors=(*interceptors, *extra), **options
+            target, interceptors=(*interceptors, *extra), **options
         ) as channel:
             await channel.channel_ready()  # the fast path needs a connection that is up
             yield channel, service

@@ -8,6 +8,7 @@ import gc
 from typing import Any
 
 import pytest
+from support.grpc_util import memory_target
 
 import puregrpc
 from puregrpc import RpcError, ServicerContext, StatusCode
@@ -15,11 +16,13 @@ from puregrpc import RpcError, ServicerContext, StatusCode
 Ctx = ServicerContext[bytes, bytes]
 
 
-async def _serve(handler: Any, deserializer: Any = None) -> tuple[puregrpc.Server, int]:
+async def _serve(handler: Any, deserializer: Any = None) -> tuple[puregrpc.Server, str]:
     server = puregrpc.Server()
     methods = {"H": puregrpc.unary_unary_handler(handler, deserializer)}
     server.add_service(puregrpc.ServiceDefinition("test.E", methods))
-    return server, await server.start("127.0.0.1:0")
+    target = memory_target()
+    await server.start(target)
+    return server, target
 
 
 async def test_the_context_is_a_servicer_context_and_outlives_its_call() -> None:
@@ -34,9 +37,9 @@ async def test_the_context_is_a_servicer_context_and_outlives_its_call() -> None
         contexts.append(context)
         return request
 
-    server, port = await _serve(handler)
+    server, target = await _serve(handler)
     try:
-        async with puregrpc.Channel(f"127.0.0.1:{port}") as channel:
+        async with puregrpc.Channel(target) as channel:
             assert await channel.unary_unary("/test.E/H")(b"a") == b"a"
     finally:
         await server.stop()
@@ -52,9 +55,9 @@ async def test_what_a_returning_handler_sets_reaches_the_client() -> None:
             context.set_trailing_metadata([("k", "v")])
         return request
 
-    server, port = await _serve(handler)
+    server, target = await _serve(handler)
     try:
-        async with puregrpc.Channel(f"127.0.0.1:{port}") as channel:
+        async with puregrpc.Channel(target) as channel:
             method = channel.unary_unary("/test.E/H")
             with pytest.raises(RpcError) as caught:
                 await method(b"code")
@@ -76,9 +79,9 @@ async def test_a_request_that_does_not_parse_is_internal() -> None:
     async def handler(request: bytes, context: Ctx) -> bytes:
         return request
 
-    server, port = await _serve(handler, parse)
+    server, target = await _serve(handler, parse)
     try:
-        async with puregrpc.Channel(f"127.0.0.1:{port}") as channel:
+        async with puregrpc.Channel(target) as channel:
             method = channel.unary_unary("/test.E/H")
             with pytest.raises(RpcError) as caught:
                 await method(b"bad")
@@ -95,11 +98,11 @@ async def test_calls_leave_no_reference_cycles_of_the_server() -> None:
             await asyncio.sleep(0)
         return request
 
-    server, port = await _serve(handler)
+    server, target = await _serve(handler)
     gc.collect()
     gc.disable()
     try:
-        async with puregrpc.Channel(f"127.0.0.1:{port}") as channel:
+        async with puregrpc.Channel(target) as channel:
             method = channel.unary_unary("/test.E/H")
             for request in (b"x", b"wait") * 50:
                 assert await method(request) == request

@@ -15,7 +15,7 @@ import pytest
 
 import puregrpc
 from puregrpc import ServicerContext
-from puregrpc._client.connection import ClientConnection
+from puregrpc._transport.client_connection import ClientConnection
 from puregrpc._transport.connection import GrpcConnection
 from puregrpc._transport.memory import (
     DEFAULT_READ_SIZE,

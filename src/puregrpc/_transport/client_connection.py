@@ -6,10 +6,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 
-from .._http2 import ConnectionTerminated, ErrorCode, H2Config
-from .._transport.connection import GrpcConnection
-from .._transport.keepalive import KeepalivePolicy
-from .._transport.stream import GrpcStream
+from .._http2 import ConnectionTerminated, ErrorCode, H2Config, UsageError
+from .._vocab.errors import NoStreamError
+from .connection import GrpcConnection
+from .keepalive import KeepalivePolicy
+from .stream import GrpcStream
 
 
 class ClientConnection(GrpcConnection):
@@ -17,19 +18,37 @@ class ClientConnection(GrpcConnection):
 
     def __init__(
         self,
-        config: H2Config,
         max_receive: int,
         keepalive: KeepalivePolicy | None,
         on_too_many_pings: Callable[[], None],
+        on_lost: Callable[[], None] | None = None,
     ) -> None:
-        super().__init__(config, max_receive, keepalive)
+        super().__init__(H2Config(client_side=True), max_receive, keepalive)
         self._slot_waiters: list[asyncio.Future[None]] = []
         self._on_too_many_pings = on_too_many_pings
+        self._on_lost = on_lost
+        self.draining = False  # takes no new streams; closes once the open ones end
+
+    @property
+    def is_usable(self) -> bool:
+        return not self.draining and super().is_usable
+
+    def drain(self) -> None:
+        """Take no new streams and close once the open ones have ended (as after GOAWAY)."""
+        self.draining = True
+        self._wake_slots()
+        if not self.streams:
+            self.close()
 
     def open_stream(self, headers: Sequence[tuple[str, str]], end_stream: bool) -> GrpcStream:
+        """Open a stream with the request's `headers`; `NoStreamError` when none can be opened
+        on this connection (closing, or out of stream ids)."""
         h2 = self.h2
-        stream_id = h2.get_next_available_stream_id()
-        h2.send_headers(stream_id, headers, end_stream)
+        try:
+            stream_id = h2.get_next_available_stream_id()
+            h2.send_headers(stream_id, headers, end_stream)
+        except UsageError as exc:
+            raise NoStreamError(str(exc)) from None
         stream = GrpcStream(self, stream_id, self.max_receive)
         self.streams[stream_id] = stream
         self.schedule_flush()
@@ -37,10 +56,13 @@ class ClientConnection(GrpcConnection):
 
     def open_request(self, headers: Sequence[tuple[str, str]], data: bytes) -> GrpcStream:
         """Open a stream carrying a whole request: `headers`, then `data` (framed messages)
-        ending our side. Raises the engine's `UsageError` when no stream can be opened."""
+        ending our side; `NoStreamError` when no stream can be opened."""
         h2 = self.h2
-        stream_id = h2.get_next_available_stream_id()
-        h2.send_request(stream_id, headers, data)
+        try:
+            stream_id = h2.get_next_available_stream_id()
+            h2.send_request(stream_id, headers, data)
+        except UsageError as exc:
+            raise NoStreamError(str(exc)) from None
         stream = GrpcStream(self, stream_id, self.max_receive)
         self.streams[stream_id] = stream
         self.keepalive.strikes = 0  # K2: sending resets the peer's ping strikes
@@ -53,7 +75,12 @@ class ClientConnection(GrpcConnection):
 
     def can_open(self) -> bool:
         """Whether a stream can be opened now: usable, and below the server's limit."""
-        return not self.goaway_received and not self._closed.done() and self.h2.can_open_stream()
+        return (
+            not self.goaway_received
+            and not self.draining
+            and not self._closed.done()
+            and self.h2.can_open_stream()
+        )
 
     async def wait_slot(self) -> None:
         while not self.has_slot() and self.is_usable:
@@ -65,11 +92,13 @@ class ClientConnection(GrpcConnection):
         self.streams.pop(stream.stream_id, None)
         if self._slot_waiters:
             self._wake_slots()
-        if self.goaway_received and not self.streams:
-            self.close()  # drained after the server's GOAWAY: new calls use a new connection
+        if (self.goaway_received or self.draining) and not self.streams:
+            self.close()  # drained after GOAWAY or `drain()`: new calls use a new connection
 
     def on_lost(self) -> None:
         self._wake_slots()
+        if self._on_lost is not None:
+            self._on_lost()
 
     def on_goaway(self, event: ConnectionTerminated) -> None:
         if event.error_code == ErrorCode.ENHANCE_YOUR_CALM and (
