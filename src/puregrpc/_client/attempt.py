@@ -13,16 +13,14 @@ one replacement is the transparent retry of a stream the server refused before p
 (REFUSED_STREAM, RT7), for a request that is all in the buffer; retry and hedging policies build
 on the same two operations (`replay`, `commit`).
 
-`unary` is the unary fast path as an operation of the attempt: send the whole request at once on
-a connection that can take a stream now, and wait in one place until the stream settles.
+The unary fast path makes an attempt whose whole request went out with its headers in one engine
+operation (`ClientConnection.open_request`): `Attempt(0, subchannel, stream, whole_request)`.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 
-from .._transport.client_connection import ClientConnection
 from .._transport.streams import ClientStream
 from .._vocab.metadata import Metadata
 from .._wire.compression import IDENTITY
@@ -47,32 +45,32 @@ class Attempt:
         "writes_done",
     )
 
-    def __init__(self, number: int, subchannel: Subchannel, stream: ClientStream) -> None:
+    def __init__(
+        self,
+        number: int,
+        subchannel: Subchannel,
+        stream: ClientStream,
+        whole_request: bytes | None = None,
+    ) -> None:
+        """With `whole_request` (the framed messages already sent, ending the request side),
+        the attempt starts with its request side done and buffered."""
         self.number = number  # 0 for the first attempt of a call
         self.subchannel = subchannel
         self.stream = stream
         self.initial_metadata: Metadata | None = None
         self.response_encoding = IDENTITY
         self.writer: asyncio.Task[None] | None = None
-        self.writes_done = False
-        self.buffer: list[bytes] | None = []  # None once committed
-        self.buffered = 0
         self.committed = False
-
-    @classmethod
-    def unary(
-        cls,
-        subchannel: Subchannel,
-        conn: ClientConnection,
-        headers: Sequence[tuple[str, str]],
-        data: bytes,
-    ) -> Attempt:
-        """The first attempt of a unary call, its request (`data`, framed) sent with its headers
-        in one engine operation. Raises `NoStreamError` when no stream can be opened."""
-        attempt = cls(0, subchannel, conn.open_request(headers, data))
-        attempt.writes_done = True
-        attempt.record(data)
-        return attempt
+        if whole_request is None:
+            self.writes_done = False
+            self.buffer: list[bytes] | None = []  # None once committed
+            self.buffered = 0
+        else:
+            self.writes_done = True
+            self.buffer = [whole_request]
+            self.buffered = len(whole_request)
+            if self.buffered > REPLAY_LIMIT:
+                self.commit()
 
     def record(self, data: bytes) -> None:
         """Keep `data` (framed messages just sent) for a replay, or commit if it is too much."""
@@ -97,9 +95,6 @@ class Attempt:
     async def replay_on(self, number: int, subchannel: Subchannel, stream: ClientStream) -> Attempt:
         """The next attempt, on `stream`, with this one's request sent again (ending it)."""
         assert self.buffer is not None
-        attempt = Attempt(number, subchannel, stream)
         data = b"".join(self.buffer)
-        attempt.record(data)
-        attempt.writes_done = True
         await stream.send_message(data, end=True)
-        return attempt
+        return Attempt(number, subchannel, stream, data)

@@ -523,14 +523,16 @@ class UnaryUnaryCall(_Call[Req, Resp]):
     async def _unary(self) -> Resp:
         """The unary fast path, taken when no interceptor hooks into the call before its end
         (`on_end` hooks still run): on a connection that is up and has room for a stream, the
-        attempt's `unary` operation sends the request at once; the call then waits in one place
+        request goes out with its headers in one engine operation, on the call's first attempt
+        (its whole request buffered); the call then waits in one place
         until the stream settles, with the deadline in the channel's `Deadlines`. A whole
         ordinary response in by then (plain headers, one uncompressed message, trailers, read
         through the channel's caches of `_wire`'s parsers) is handled here; anything else,
         every failure included, goes through the general path, which reports it exactly as
         without the fast path."""
         channel = self._channel
-        subchannel = channel._pick(self._method)
+        picker = channel._picker  # (`channel._pick`, inline)
+        subchannel = None if picker is None else picker.pick(self._method)
         conn = None if subchannel is None else subchannel.ready_connection
         loop = self._loop
         deadline = self._deadline
@@ -551,11 +553,11 @@ class UnaryUnaryCall(_Call[Req, Resp]):
         )
         try:
             # No wait for the socket to drain: the one request message is already in memory.
-            attempt = self._attempt = Attempt.unary(subchannel, conn, headers, data)
+            stream = conn.open_request(headers, data)
         except NoStreamError:  # e.g. out of stream ids: the general path takes a new connection
             self._compress_next = compress_next  # and frames the message again
             return await self._unary_response()
-        stream = attempt.stream
+        attempt = self._attempt = Attempt(0, subchannel, stream, data)
         timer = None if deadline is None else channel._deadlines_of(loop).add(deadline, self)
         try:
             # Settled by a message before the end, the general path reads on: a message holds
@@ -579,8 +581,7 @@ class UnaryUnaryCall(_Call[Req, Resp]):
         payload = stream.take_only_message()
         if payload is None:
             return await self._unary_response()
-        attempt.commit()
-        attempt.initial_metadata = metadata
+        attempt.initial_metadata = metadata  # (the call ends here: no commit needed)
         self._last_compressed = False
         try:
             response = decode_message(
