@@ -28,6 +28,7 @@ from .._vocab.errors import (
 )
 from .._vocab.metadata import EMPTY, Metadata, MetadataLike
 from .._vocab.status import Status
+from .._wire.cardinality import extra_message, no_message
 from .._wire.codec import decode_message, encode_message
 from .._wire.compression import IDENTITY, check_compression
 from .._wire.response_head import check_response_head, is_trailers_only
@@ -472,13 +473,10 @@ class _Call(Generic[Req, Resp]):
         try:
             response = await self._read()
             if response is None:  # S2: cardinality violation; the call reports it too
-                self._status = Status(StatusCode.UNIMPLEMENTED, "server sent no response message")
+                self._status = no_message("response")
                 raise self._error()
             if await self._read() is not None:
-                self._finish(
-                    Status(StatusCode.UNIMPLEMENTED, "server sent more than one response"),
-                    cancel_stream=True,
-                )
+                self._finish(extra_message("response"), cancel_stream=True)
                 raise self._error()
             return response
         finally:

@@ -26,8 +26,9 @@ from .._vocab.errors import (
 )
 from .._vocab.metadata import EMPTY, Metadata
 from .._vocab.status import Status
+from .._wire.cardinality import extra_message, no_message
 from .._wire.codec import decode_message, encode_message
-from .._wire.compression import IDENTITY
+from .._wire.compression import IDENTITY, response_encoding
 from .._wire.status_mapping import status_for_error
 from .._wire.trailers import OK
 from .context import ServicerContext
@@ -172,10 +173,10 @@ class ServerCall(ServicerContext[Any, Any]):
             return request
         request = await self.read_request()
         if request is None:
-            raise AbortError(Status(StatusCode.UNIMPLEMENTED, "no request message"))
+            raise AbortError(no_message("request"))
         extra = await self.read_request()
         if extra is not None:
-            raise AbortError(Status(StatusCode.UNIMPLEMENTED, "too many request messages"))
+            raise AbortError(extra_message("request"))
         return request
 
     async def requests(self) -> AsyncIterator[Any]:
@@ -191,8 +192,7 @@ class ServerCall(ServicerContext[Any, Any]):
             raise RuntimeError("initial metadata was already sent")
         if self.ended:
             raise _CallEnded()
-        if self.response_encoding not in self.accept_encodings:
-            self.response_encoding = IDENTITY  # C7: never what the client cannot read
+        self.response_encoding = response_encoding(self.response_encoding, self.accept_encodings)
         self.headers_sent = True
         try:
             self.stream.send_initial_metadata(self.response_encoding, metadata)

@@ -68,6 +68,12 @@ def is_supported(name: str) -> bool:
     return name == IDENTITY or name in CODECS
 
 
+def response_encoding(wanted: str, accepted: frozenset[str]) -> str:
+    """The coding to send responses in: `wanted` if the client accepts it, else identity (C7:
+    never what the client cannot read)."""
+    return wanted if wanted in accepted else IDENTITY
+
+
 def check_compression(name: str | None) -> str:
     """`name` (None means identity) if we support it; ValueError for an unknown coding, as the
     API must refuse it up front rather than fail every call."""

@@ -1,7 +1,8 @@
 """The rules `puregrpc._wire` holds once for every path: content-type classification (W6),
 listen addresses and memory targets, trailers <-> Status both ways (W16, W17, S4),
 `grpc-retry-pushback-ms`, the response head checks (W15, W18, C5), request heads (W6, C4),
-the codec (C8, send and receive limits), and the exception -> Status mapping (W20, W25)."""
+the codec (C8, send and receive limits), the exception -> Status mapping (W20, W25), unary
+cardinality (S2) and the response coding (C7)."""
 
 from __future__ import annotations
 
@@ -20,8 +21,14 @@ from puregrpc._vocab.errors import (
 )
 from puregrpc._vocab.metadata import Metadata
 from puregrpc._vocab.status import Status
+from puregrpc._wire.cardinality import extra_message, no_message
 from puregrpc._wire.codec import decode_message, encode_message
-from puregrpc._wire.compression import CODECS, check_compression, parse_accept_encoding
+from puregrpc._wire.compression import (
+    CODECS,
+    check_compression,
+    parse_accept_encoding,
+    response_encoding,
+)
 from puregrpc._wire.content_type import ContentType, classify, is_grpc
 from puregrpc._wire.framing import frame_message
 from puregrpc._wire.request_head import RequestHead
@@ -207,3 +214,14 @@ def test_failures_map_to_one_status_each() -> None:
     assert never_processed(refused)
     assert not never_processed(StreamResetError(1, ErrorCode.REFUSED_STREAM, "R", False))
     assert not never_processed(StreamResetError(1, ErrorCode.CANCEL, "CANCEL", True))
+
+
+def test_unary_sides_carry_exactly_one_message() -> None:  # S2
+    assert no_message("request") == Status(StatusCode.UNIMPLEMENTED, "no request message")
+    assert extra_message("response").code == StatusCode.UNIMPLEMENTED
+
+
+def test_responses_are_never_compressed_with_what_the_client_cannot_read() -> None:  # C7
+    assert response_encoding("gzip", frozenset({"identity", "gzip"})) == "gzip"
+    assert response_encoding("gzip", frozenset({"identity", "deflate"})) == "identity"
+    assert response_encoding("identity", frozenset({"gzip"})) == "identity"
